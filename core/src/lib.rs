@@ -6,6 +6,8 @@
 //! reference implementation of both traits.
 #![warn(missing_docs)]
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod error;
 pub mod memory;
 pub mod merge;

@@ -8,12 +8,14 @@
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod engine;
 pub mod error;
 pub mod memory;
 pub mod merge;
 pub mod record;
 pub mod resolve;
 pub mod source;
+pub mod store;
 pub mod target;
 pub mod value;
 

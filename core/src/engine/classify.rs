@@ -1,0 +1,745 @@
+//! Classification: every record of a pair into exactly one category, and
+//! what the run does about it.
+//!
+//! One side is read first and its changes held ("prefetched"); the other is
+//! then streamed record by record and decided at once, so memory holds the
+//! link index and the prefetched side's changes, never a whole side.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::{Deserialize, Serialize};
+
+use super::index::LinkIndex;
+use super::pair::{Mode, PairConfig};
+use crate::merge::three_way;
+use crate::record::{Key, Record};
+use crate::resolve::{Conflict, Resolution, Resolver};
+use crate::store::{RunCounts, Side};
+
+/// The category a record is in for a run (CleanManager's sync window, plus
+/// changed on one side and merged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// Linked, changed on both sides differently.
+    Conflict,
+    /// Unlinked at the start of the run: paired or imported.
+    New,
+    /// Linked, gone on a side.
+    Deleted,
+    /// Sync switched off for it.
+    Disabled,
+    /// The same on both sides.
+    Synchronized,
+    /// Inactive by the pair's rule: shown, not synced.
+    Inactive,
+    /// Changed on side A only.
+    ChangedA,
+    /// Changed on side B only.
+    ChangedB,
+    /// Changed on both sides in different fields, merged.
+    Merged,
+}
+
+impl Category {
+    /// Every category.
+    pub const ALL: [Category; 9] = [
+        Category::Conflict,
+        Category::New,
+        Category::Deleted,
+        Category::Disabled,
+        Category::Synchronized,
+        Category::Inactive,
+        Category::ChangedA,
+        Category::ChangedB,
+        Category::Merged,
+    ];
+
+    /// The category's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Conflict => "conflict",
+            Category::New => "new",
+            Category::Deleted => "deleted",
+            Category::Disabled => "disabled",
+            Category::Synchronized => "synchronized",
+            Category::Inactive => "inactive",
+            Category::ChangedA => "changed_a",
+            Category::ChangedB => "changed_b",
+            Category::Merged => "merged",
+        }
+    }
+
+    /// Parses a category name.
+    pub fn parse(s: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// The count of this category in run counts.
+    pub fn count(self, c: &RunCounts) -> u64 {
+        match self {
+            Category::Conflict => c.conflict,
+            Category::New => c.new,
+            Category::Deleted => c.deleted,
+            Category::Disabled => c.disabled,
+            Category::Synchronized => c.synchronized,
+            Category::Inactive => c.inactive,
+            Category::ChangedA => c.changed_a,
+            Category::ChangedB => c.changed_b,
+            Category::Merged => c.merged,
+        }
+    }
+
+    fn bump(self, c: &mut RunCounts) {
+        let slot = match self {
+            Category::Conflict => &mut c.conflict,
+            Category::New => &mut c.new,
+            Category::Deleted => &mut c.deleted,
+            Category::Disabled => &mut c.disabled,
+            Category::Synchronized => &mut c.synchronized,
+            Category::Inactive => &mut c.inactive,
+            Category::ChangedA => &mut c.changed_a,
+            Category::ChangedB => &mut c.changed_b,
+            Category::Merged => &mut c.merged,
+        };
+        *slot += 1;
+    }
+}
+
+/// A write to one side, in the pair's field names.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// Upsert this record; its key is the key on the written side (or, for
+    /// a record new there, the proposed key).
+    Upsert(Record),
+    /// Delete the record with this key.
+    Delete(Key),
+}
+
+/// What becomes of a link's stored base.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BaseChange {
+    /// Leave it as it is.
+    Keep,
+    /// The sides now hold this content.
+    Set {
+        /// Content hash of side A.
+        hash_a: u64,
+        /// Content hash of side B.
+        hash_b: u64,
+        /// The synchronized record, for later field merges.
+        record: Record,
+    },
+    /// The record is gone on both sides: drop the link.
+    Remove,
+}
+
+/// A conflict to record: queued for a person, or resolved with the losing
+/// version kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConflictNote {
+    /// Both versions and the base.
+    pub conflict: Conflict,
+    /// `None` while it waits for a person.
+    pub resolution: Option<Resolution>,
+    /// The version that lost, for resolutions that took one side.
+    pub loser: Option<Record>,
+}
+
+/// What the run does about one record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// Its category.
+    pub category: Category,
+    /// The link's position in the index; `None` for a record unlinked at
+    /// the start of the run.
+    pub link: Option<u32>,
+    /// The key on side A (the proposed key when it is created there).
+    pub a_key: Option<Key>,
+    /// The key on side B (likewise).
+    pub b_key: Option<Key>,
+    /// The write to side A.
+    pub write_a: Option<Write>,
+    /// The write to side B.
+    pub write_b: Option<Write>,
+    /// What becomes of the stored base.
+    pub base: BaseChange,
+    /// A conflict to record.
+    pub conflict: Option<ConflictNote>,
+    /// A pending conflict that this decision closes.
+    pub closes: Option<i64>,
+}
+
+/// One side of a link this run.
+#[derive(Clone, Copy)]
+enum Now<'r> {
+    Same(Option<&'r Record>),
+    Changed(&'r Record, u64),
+    Gone,
+}
+
+/// What the prefetched side holds after its read.
+#[derive(Default)]
+struct Prefetched {
+    snapshot: bool,
+    read: u64,
+    changed: HashMap<u32, (Record, u64)>,
+    deleted: HashSet<u32>,
+    seen: Vec<bool>,
+    new: Vec<Record>,
+    claimed: Vec<bool>,
+    by_match: HashMap<String, usize>,
+}
+
+/// Classifies and decides the records of one run.
+pub struct Classifier<'a> {
+    pair: &'a PairConfig,
+    links: &'a LinkIndex,
+    resolver: &'a dyn Resolver,
+    mode: Mode,
+    force: bool,
+    prefetched_side: Side,
+    p: Prefetched,
+    s_seen: Vec<bool>,
+    s_read: u64,
+    decided: Vec<bool>,
+    bases: HashMap<i64, Record>,
+    pending: HashMap<i64, i64>,
+    counts: RunCounts,
+    decisions: Vec<Decision>,
+    deletes: [u64; 2],
+}
+
+fn other(side: Side) -> Side {
+    match side {
+        Side::A => Side::B,
+        Side::B => Side::A,
+    }
+}
+
+impl<'a> Classifier<'a> {
+    /// A classifier for one run. `prefetched_side` is read first.
+    /// `pending` maps link ids to their pending conflict ids.
+    pub fn new(
+        pair: &'a PairConfig,
+        links: &'a LinkIndex,
+        resolver: &'a dyn Resolver,
+        mode: Mode,
+        force: bool,
+        prefetched_side: Side,
+        pending: HashMap<i64, i64>,
+    ) -> Self {
+        let n = links.len();
+        Classifier {
+            pair,
+            links,
+            resolver,
+            mode,
+            force,
+            prefetched_side,
+            p: Prefetched { seen: vec![false; n], ..Default::default() },
+            s_seen: vec![false; n],
+            s_read: 0,
+            decided: vec![false; n],
+            bases: HashMap::new(),
+            pending,
+            counts: RunCounts::default(),
+            decisions: Vec::new(),
+            deletes: [0, 0],
+        }
+    }
+
+    /// The side that is streamed after the prefetched one.
+    pub fn streamed_side(&self) -> Side {
+        other(self.prefetched_side)
+    }
+
+    /// Takes in one record of the prefetched side (in the pair's names).
+    pub fn prefetched(&mut self, record: Record) {
+        self.p.read += 1;
+        let side = self.prefetched_side;
+        match self.links.find(side, &record.key) {
+            Some(i) => {
+                self.p.seen[i as usize] = true;
+                if !self.pair.in_filter(&record) {
+                    return;
+                }
+                let hash = record.content_hash();
+                if stored_hash(self.links, i, side) != Some(hash) {
+                    self.p.changed.insert(i, (record, hash));
+                }
+            }
+            None if self.pair.in_filter(&record) => self.p.new.push(record),
+            None => {}
+        }
+    }
+
+    /// Takes in a delete reported by the prefetched side.
+    pub fn prefetched_delete(&mut self, key: &Key) {
+        if let Some(i) = self.links.find(self.prefetched_side, key) {
+            self.p.changed.remove(&i);
+            self.p.deleted.insert(i);
+        }
+    }
+
+    /// Ends the prefetched side's read. `snapshot`: the read was full, so a
+    /// linked record it did not return is gone.
+    pub fn end_prefetch(&mut self, snapshot: bool) {
+        self.p.snapshot = snapshot;
+        self.p.claimed = vec![false; self.p.new.len()];
+        for (i, r) in self.p.new.iter().enumerate() {
+            if let Some(m) = self.pair.match_value(r) {
+                self.p.by_match.entry(m).or_insert(i);
+            }
+        }
+    }
+
+    /// The link ids whose stored base a merge may need: those changed on
+    /// the prefetched side.
+    pub fn base_ids_needed(&self) -> Vec<i64> {
+        self.p.changed.keys().map(|&i| self.links.row(i).id).collect()
+    }
+
+    /// Hands over the stored bases asked for by [`Self::base_ids_needed`].
+    pub fn set_bases(&mut self, bases: HashMap<i64, Record>) {
+        self.bases = bases;
+    }
+
+    /// The local changes on A that a `receive` run would discard.
+    pub fn unsent_on_a(&self) -> u64 {
+        if self.prefetched_side != Side::A {
+            return 0;
+        }
+        let gone = if self.p.snapshot {
+            (0..self.links.len())
+                .filter(|&i| !self.p.seen[i] && self.links.rows()[i].a_key.is_some() && !self.links.rows()[i].disabled)
+                .count() as u64
+        } else {
+            self.p.deleted.len() as u64
+        };
+        self.p.changed.len() as u64 + gone + self.p.new.len() as u64
+    }
+
+    /// Takes in one record of the streamed side (in the pair's names).
+    pub fn streamed(&mut self, record: Record) {
+        self.s_read += 1;
+        let side = self.streamed_side();
+        match self.links.find(side, &record.key) {
+            Some(i) => {
+                let iu = i as usize;
+                self.s_seen[iu] = true;
+                if self.decided[iu] || !self.pair.in_filter(&record) {
+                    return;
+                }
+                let hash = record.content_hash();
+                let now = if stored_hash(self.links, i, side) == Some(hash) {
+                    Now::Same(Some(&record))
+                } else {
+                    Now::Changed(&record, hash)
+                };
+                self.decide_link(i, now);
+            }
+            None if self.pair.in_filter(&record) => self.streamed_new(record),
+            None => {}
+        }
+    }
+
+    /// Takes in a delete reported by the streamed side.
+    pub fn streamed_delete(&mut self, key: &Key) {
+        if let Some(i) = self.links.find(self.streamed_side(), key) {
+            if !self.decided[i as usize] {
+                self.decide_link(i, Now::Gone);
+            }
+        }
+    }
+
+    /// The decisions made so far, to apply.
+    pub fn take_decisions(&mut self) -> Vec<Decision> {
+        std::mem::take(&mut self.decisions)
+    }
+
+    /// Ends the streamed side's read and decides every remaining record.
+    pub fn finish(&mut self, snapshot: bool) {
+        for i in 0..self.links.len() as u32 {
+            if self.decided[i as usize] {
+                continue;
+            }
+            let now = if snapshot && !self.s_seen[i as usize] { Now::Gone } else { Now::Same(None) };
+            self.decide_link(i, now);
+        }
+        let p_side = self.prefetched_side;
+        for j in 0..self.p.new.len() {
+            if self.p.claimed[j] {
+                continue;
+            }
+            let record = self.p.new[j].clone();
+            self.unmatched_new(p_side, record);
+        }
+    }
+
+    /// Counts per category, and deletes planned per side.
+    pub fn counts(&self) -> &RunCounts {
+        &self.counts
+    }
+
+    /// Deletes planned on a side.
+    pub fn deletes(&self, side: Side) -> u64 {
+        self.deletes[side as usize]
+    }
+
+    /// Records read from (prefetched, streamed) side.
+    pub fn read_counts(&self) -> (u64, u64) {
+        (self.p.read, self.s_read)
+    }
+
+    fn p_now(&self, i: u32) -> Now<'_> {
+        if let Some((r, h)) = self.p.changed.get(&i) {
+            Now::Changed(r, *h)
+        } else if self.p.deleted.contains(&i) || (self.p.snapshot && !self.p.seen[i as usize]) {
+            Now::Gone
+        } else {
+            Now::Same(None)
+        }
+    }
+
+    fn decide_link(&mut self, i: u32, s_now: Now<'_>) {
+        self.decided[i as usize] = true;
+        let row = self.links.row(i);
+        let mut d = Decision {
+            category: Category::Synchronized,
+            link: Some(i),
+            a_key: row.a_key.clone(),
+            b_key: row.b_key.clone(),
+            write_a: None,
+            write_b: None,
+            base: BaseChange::Keep,
+            conflict: None,
+            closes: None,
+        };
+        if row.disabled || row.a_key.is_none() || row.b_key.is_none() {
+            d.category = Category::Disabled;
+            return self.push(d);
+        }
+        let p_now = self.p_now(i);
+        let (a, b) = match self.prefetched_side {
+            Side::A => (p_now, s_now),
+            Side::B => (s_now, p_now),
+        };
+        if [present(a), present(b)].into_iter().flatten().any(|r| self.pair.is_inactive(r)) {
+            d.category = Category::Inactive;
+            return self.push(d);
+        }
+        let pending = self.pending.get(&row.id).copied();
+        if let Some(id) = pending {
+            // A conflict waiting for a person holds the record until it is
+            // resolved, or until both sides come to hold the same content.
+            let converged = match (a, b) {
+                (Now::Changed(ra, ha), Now::Changed(rb, hb)) if ha == hb || ra.same_content(rb) => {
+                    d.base = BaseChange::Set { hash_a: ha, hash_b: hb, record: ra.clone() };
+                    true
+                }
+                _ => false,
+            };
+            if converged {
+                d.closes = Some(id);
+            } else {
+                d.category = Category::Conflict;
+            }
+            return self.push(d);
+        }
+        match self.mode {
+            Mode::Send => one_way(&mut d, a, b, Side::A, false),
+            Mode::Receive => one_way(&mut d, b, a, Side::B, self.force),
+            Mode::TwoWay | Mode::Full => self.two_way(&mut d, a, b, pending),
+        }
+        if d.closes.is_none() && pending.is_some() && d.category != Category::Conflict {
+            d.closes = pending;
+        }
+        self.push(d);
+    }
+
+    fn two_way(&self, d: &mut Decision, a: Now<'_>, b: Now<'_>, pending: Option<i64>) {
+        let id = self.links.row(d.link.unwrap_or_default()).id;
+        match (a, b) {
+            (Now::Same(_), Now::Same(_)) => {}
+            (Now::Changed(ra, ha), Now::Same(_)) => {
+                d.category = Category::ChangedA;
+                d.write_b = Some(Write::Upsert(ra.clone()));
+                d.base = BaseChange::Set { hash_a: ha, hash_b: ha, record: ra.clone() };
+            }
+            (Now::Same(_), Now::Changed(rb, hb)) => {
+                d.category = Category::ChangedB;
+                d.write_a = Some(Write::Upsert(rb.clone()));
+                d.base = BaseChange::Set { hash_a: hb, hash_b: hb, record: rb.clone() };
+            }
+            (Now::Changed(ra, ha), Now::Changed(rb, hb)) if ha == hb || ra.same_content(rb) => {
+                d.base = BaseChange::Set { hash_a: ha, hash_b: hb, record: ra.clone() };
+            }
+            (Now::Changed(ra, _), Now::Changed(rb, _)) => {
+                let base = self.bases.get(&id);
+                if let Some(base) = base {
+                    let outcome = three_way(base, ra, rb);
+                    if outcome.conflicting.is_empty() {
+                        let h = outcome.merged.content_hash();
+                        d.category = Category::Merged;
+                        d.write_a = Some(Write::Upsert(outcome.merged.clone()));
+                        d.write_b = Some(Write::Upsert(outcome.merged.clone()));
+                        d.base = BaseChange::Set { hash_a: h, hash_b: h, record: outcome.merged };
+                        return;
+                    }
+                }
+                self.conflict(d, Some(ra), Some(rb), base.cloned(), pending);
+            }
+            (Now::Gone, Now::Same(_)) => {
+                d.category = Category::Deleted;
+                d.write_b = d.b_key.clone().map(Write::Delete);
+                d.base = BaseChange::Remove;
+            }
+            (Now::Same(_), Now::Gone) => {
+                d.category = Category::Deleted;
+                d.write_a = d.a_key.clone().map(Write::Delete);
+                d.base = BaseChange::Remove;
+            }
+            (Now::Gone, Now::Gone) => {
+                d.category = Category::Deleted;
+                d.base = BaseChange::Remove;
+            }
+            (Now::Gone, Now::Changed(rb, _)) => {
+                self.conflict(d, None, Some(rb), self.bases.get(&id).cloned(), pending)
+            }
+            (Now::Changed(ra, _), Now::Gone) => {
+                self.conflict(d, Some(ra), None, self.bases.get(&id).cloned(), pending)
+            }
+        }
+    }
+
+    fn conflict(&self, d: &mut Decision, a: Option<&Record>, b: Option<&Record>, base: Option<Record>, pending: Option<i64>) {
+        d.category = Category::Conflict;
+        let conflict = Conflict { a_key: d.a_key.clone(), b_key: d.b_key.clone(), a: a.cloned(), b: b.cloned(), base };
+        let resolution = self.resolver.resolve(&conflict);
+        apply_resolution(d, &resolution, a, b);
+        let loser = match resolution {
+            Resolution::TakeA => b.cloned(),
+            Resolution::TakeB => a.cloned(),
+            _ => None,
+        };
+        match resolution {
+            Resolution::Defer if pending.is_some() => {}
+            Resolution::Defer => d.conflict = Some(ConflictNote { conflict, resolution: None, loser: None }),
+            r => {
+                d.closes = pending;
+                d.conflict = Some(ConflictNote { conflict, resolution: Some(r), loser });
+            }
+        }
+    }
+
+    fn streamed_new(&mut self, record: Record) {
+        let side = self.streamed_side();
+        let found = self
+            .pair
+            .match_value(&record)
+            .and_then(|m| self.p.by_match.get(&m).copied())
+            .filter(|&j| !self.p.claimed[j]);
+        match found {
+            Some(j) => {
+                self.p.claimed[j] = true;
+                let theirs = self.p.new[j].clone();
+                let (a, b) = match side {
+                    Side::A => (record, theirs),
+                    Side::B => (theirs, record),
+                };
+                self.paired(a, b);
+            }
+            None => self.unmatched_new(side, record),
+        }
+    }
+
+    /// Two unlinked records that the match rule pairs.
+    fn paired(&mut self, a: Record, b: Record) {
+        let mut d = Decision {
+            category: Category::New,
+            link: None,
+            a_key: Some(a.key.clone()),
+            b_key: Some(b.key.clone()),
+            write_a: None,
+            write_b: None,
+            base: BaseChange::Keep,
+            conflict: None,
+            closes: None,
+        };
+        if self.pair.is_inactive(&a) || self.pair.is_inactive(&b) {
+            d.category = Category::Inactive;
+            return self.push(d);
+        }
+        let (ha, hb) = (a.content_hash(), b.content_hash());
+        if ha == hb || a.same_content(&b) {
+            d.base = BaseChange::Set { hash_a: ha, hash_b: hb, record: a };
+            return self.push(d);
+        }
+        match self.mode {
+            Mode::Send => one_way(&mut d, Now::Changed(&a, ha), Now::Changed(&b, hb), Side::A, false),
+            Mode::Receive => one_way(&mut d, Now::Changed(&b, hb), Now::Changed(&a, ha), Side::B, self.force),
+            Mode::TwoWay | Mode::Full => {
+                self.conflict(&mut d, Some(&a), Some(&b), None, None);
+                if matches!(d.base, BaseChange::Keep) {
+                    // Linked, with no base: it stays a conflict until resolved.
+                    d.base = BaseChange::Set { hash_a: 0, hash_b: 0, record: Record::new(a.key.clone()) };
+                }
+            }
+        }
+        d.category = if d.conflict.is_some() { Category::Conflict } else { Category::New };
+        self.push(d);
+    }
+
+    /// A record on `side` with no link and no match.
+    fn unmatched_new(&mut self, side: Side, record: Record) {
+        let mut d = Decision {
+            category: Category::New,
+            link: None,
+            a_key: None,
+            b_key: None,
+            write_a: None,
+            write_b: None,
+            base: BaseChange::Keep,
+            conflict: None,
+            closes: None,
+        };
+        if self.pair.is_inactive(&record) {
+            d.category = Category::Inactive;
+            return self.push(d);
+        }
+        let flows = match self.mode {
+            Mode::TwoWay | Mode::Full => true,
+            Mode::Send => side == Side::A,
+            Mode::Receive => side == Side::B,
+        };
+        let key = record.key.clone();
+        if flows {
+            let h = record.content_hash();
+            // The key on the other side is the one its target assigns.
+            let write = Some(Write::Upsert(record.clone()));
+            match side {
+                Side::A => (d.a_key, d.write_b) = (Some(key), write),
+                Side::B => (d.b_key, d.write_a) = (Some(key), write),
+            }
+            d.base = BaseChange::Set { hash_a: h, hash_b: h, record };
+        } else if self.mode == Mode::Receive && self.force {
+            // A replica of B: what only A has goes.
+            d.write_a = Some(Write::Delete(key));
+        }
+        self.push(d);
+    }
+
+    fn push(&mut self, d: Decision) {
+        d.category.bump(&mut self.counts);
+        if matches!(d.write_a, Some(Write::Delete(_))) {
+            self.deletes[Side::A as usize] += 1;
+        }
+        if matches!(d.write_b, Some(Write::Delete(_))) {
+            self.deletes[Side::B as usize] += 1;
+        }
+        let trivial = d.write_a.is_none()
+            && d.write_b.is_none()
+            && d.base == BaseChange::Keep
+            && d.conflict.is_none()
+            && d.closes.is_none();
+        if !trivial {
+            self.decisions.push(d);
+        }
+    }
+}
+
+fn present(n: Now<'_>) -> Option<&Record> {
+    match n {
+        Now::Same(r) => r,
+        Now::Changed(r, _) => Some(r),
+        Now::Gone => None,
+    }
+}
+
+fn stored_hash(links: &LinkIndex, i: u32, side: Side) -> Option<u64> {
+    let row = links.row(i);
+    match side {
+        Side::A => row.hash_a,
+        Side::B => row.hash_b,
+    }
+}
+
+/// One-way: `src` is authoritative, `dst` receives. With `restore`, the
+/// destination's own changes are replaced by the source's version.
+fn one_way(d: &mut Decision, src: Now<'_>, dst: Now<'_>, src_side: Side, restore: bool) {
+    let dst_side = other(src_side);
+    let dst_key = match dst_side {
+        Side::A => d.a_key.clone(),
+        Side::B => d.b_key.clone(),
+    };
+    let (changed_src, changed_dst) = match src_side {
+        Side::A => (Category::ChangedA, Category::ChangedB),
+        Side::B => (Category::ChangedB, Category::ChangedA),
+    };
+    let mut write = None;
+    match (src, dst) {
+        (Now::Changed(r, h), _) => {
+            d.category = changed_src;
+            write = Some(Write::Upsert(r.clone()));
+            d.base = BaseChange::Set { hash_a: h, hash_b: h, record: r.clone() };
+        }
+        (Now::Gone, Now::Gone) => {
+            d.category = Category::Deleted;
+            d.base = BaseChange::Remove;
+        }
+        (Now::Gone, _) => {
+            d.category = Category::Deleted;
+            write = dst_key.map(Write::Delete);
+            d.base = BaseChange::Remove;
+        }
+        (Now::Same(_), Now::Same(_)) => {}
+        (Now::Same(r), Now::Changed(..)) | (Now::Same(r), Now::Gone) => {
+            d.category = if matches!(dst, Now::Gone) { Category::Deleted } else { changed_dst };
+            if let (true, Some(r)) = (restore, r) {
+                let h = r.content_hash();
+                write = Some(Write::Upsert(r.clone()));
+                d.base = BaseChange::Set { hash_a: h, hash_b: h, record: r.clone() };
+            }
+        }
+    }
+    match dst_side {
+        Side::A => d.write_a = write,
+        Side::B => d.write_b = write,
+    }
+}
+
+fn apply_resolution(d: &mut Decision, resolution: &Resolution, a: Option<&Record>, b: Option<&Record>) {
+    let take = |d: &mut Decision, winner: Option<&Record>, to: Side| {
+        let key = match to {
+            Side::A => d.a_key.clone(),
+            Side::B => d.b_key.clone(),
+        };
+        let write = match winner {
+            Some(r) => {
+                let h = r.content_hash();
+                d.base = BaseChange::Set { hash_a: h, hash_b: h, record: r.clone() };
+                Some(Write::Upsert(r.clone()))
+            }
+            None => {
+                d.base = BaseChange::Remove;
+                key.map(Write::Delete)
+            }
+        };
+        match to {
+            Side::A => d.write_a = write,
+            Side::B => d.write_b = write,
+        }
+    };
+    match resolution {
+        Resolution::TakeA => take(d, a, Side::B),
+        Resolution::TakeB => take(d, b, Side::A),
+        Resolution::Merged(m) => {
+            let h = m.content_hash();
+            d.write_a = Some(Write::Upsert(m.clone()));
+            d.write_b = Some(Write::Upsert(m.clone()));
+            d.base = BaseChange::Set { hash_a: h, hash_b: h, record: m.clone() };
+        }
+        Resolution::Skip | Resolution::Defer => {}
+    }
+}

@@ -1,0 +1,146 @@
+//! Applies decisions to one side in batches inside a target transaction.
+
+use crate::error::{Error, Result};
+use crate::record::{Change, Key};
+use crate::store::{RunCounts, Side};
+use crate::target::Transaction;
+
+use super::classify::{Category, Write};
+use super::{Endpoint, PLAN_LIMIT, PairConfig, PlannedWrite};
+
+/// A change waiting in the batch, with the decision it came from.
+struct Queued {
+    plan: usize,
+    created: bool,
+}
+
+/// Writes one side of a pair.
+pub(super) struct SideWriter<'a> {
+    side: Side,
+    endpoint: &'a Endpoint,
+    entity: &'a str,
+    pair: &'a PairConfig,
+    dry_run: bool,
+    tx: Option<Box<dyn Transaction>>,
+    changes: Vec<Change>,
+    queued: Vec<Queued>,
+    pub(super) applied: u64,
+}
+
+/// A key assigned by a target to a record created there.
+pub(super) struct Assigned {
+    pub plan: usize,
+    pub side: Side,
+    pub key: Key,
+}
+
+impl<'a> SideWriter<'a> {
+    pub(super) fn new(side: Side, endpoint: &'a Endpoint, entity: &'a str, pair: &'a PairConfig, dry_run: bool) -> Self {
+        SideWriter {
+            side,
+            endpoint,
+            entity,
+            pair,
+            dry_run,
+            tx: None,
+            changes: Vec::new(),
+            queued: Vec::new(),
+            applied: 0,
+        }
+    }
+
+    /// Queues one write; `key` is the key on this side.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn push(
+        &mut self,
+        plan_index: usize,
+        write: Write,
+        key: Key,
+        created: bool,
+        category: Category,
+        counts: &mut RunCounts,
+        plan: &mut Vec<PlannedWrite>,
+    ) {
+        let change = match write {
+            Write::Upsert(mut r) => {
+                r.key = key;
+                let (c, u) = match self.side {
+                    Side::A => (&mut counts.created_a, &mut counts.updated_a),
+                    Side::B => (&mut counts.created_b, &mut counts.updated_b),
+                };
+                *(if created { c } else { u }) += 1;
+                Change::Upsert(if self.side == Side::B { self.pair.to_b(r) } else { r })
+            }
+            Write::Delete(k) => {
+                match self.side {
+                    Side::A => counts.deleted_a += 1,
+                    Side::B => counts.deleted_b += 1,
+                }
+                Change::delete(k)
+            }
+        };
+        if plan.len() < PLAN_LIMIT {
+            let action = if matches!(change, Change::Upsert(_)) { "upsert" } else { "delete" };
+            plan.push(PlannedWrite { side: self.side, action, key: change.key().to_string(), category });
+        }
+        self.queued.push(Queued { plan: plan_index, created });
+        self.changes.push(change);
+    }
+
+    /// Whether a full batch is waiting.
+    pub(super) fn full(&self) -> bool {
+        self.changes.len() >= self.pair.batch_size
+    }
+
+    /// Applies what is queued; returns the keys the target assigned to
+    /// created records.
+    pub(super) async fn flush(&mut self) -> Result<Vec<Assigned>> {
+        if self.changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let changes = std::mem::take(&mut self.changes);
+        let queued = std::mem::take(&mut self.queued);
+        if self.dry_run {
+            return Ok(Vec::new());
+        }
+        let n = changes.len();
+        if self.tx.is_none() {
+            let target = self.endpoint.target.as_ref().ok_or_else(|| {
+                Error::config(
+                    format!("pair {}", self.pair.name),
+                    format!("endpoint {} is read-only but the run must write to it", self.endpoint.name),
+                )
+            })?;
+            self.tx = Some(target.begin(self.entity).await?);
+        }
+        let tx = self.tx.as_mut().expect("transaction was just begun");
+        let applied = tx.apply(changes).await?;
+        if applied.len() != n {
+            return Err(Error::other(
+                &self.endpoint.name,
+                format!("entity {}: applied {} of {n} changes in a batch", self.entity, applied.len()),
+            ));
+        }
+        self.applied += n as u64;
+        Ok(queued
+            .into_iter()
+            .zip(applied)
+            .filter(|(q, _)| q.created)
+            .map(|(q, a)| Assigned { plan: q.plan, side: self.side, key: a.key })
+            .collect())
+    }
+
+    pub(super) async fn commit(&mut self) -> Result<()> {
+        match self.tx.take() {
+            Some(tx) => tx.commit().await,
+            None => Ok(()),
+        }
+    }
+
+    pub(super) async fn rollback(&mut self) -> Result<()> {
+        match self.tx.take() {
+            Some(tx) => tx.rollback().await,
+            None => Ok(()),
+        }
+    }
+}

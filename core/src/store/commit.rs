@@ -1,0 +1,201 @@
+//! `StateStore::commit`: a run's links, cursors, conflicts and status in one transaction.
+
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+};
+
+use super::codec::{self, Context, IDS_PER_QUERY, rows_per_insert};
+use super::entity::{conflicts, cursors, links};
+use super::{Commit, ConflictStatus, LinkUpdate, StateStore, conflicts as conflict_rows, runs};
+use crate::error::Result;
+
+/// Columns bound per inserted link (all but `id`).
+const LINK_INSERT_COLUMNS: usize = 7;
+
+/// Columns bound per inserted conflict (all but `id`).
+const CONFLICT_INSERT_COLUMNS: usize = 12;
+
+impl StateStore {
+    /// Applies everything a run changes, in one transaction: removes links,
+    /// updates and inserts links (with their base records), writes cursors,
+    /// records conflicts, closes pending conflicts and finishes the run with
+    /// its status, counts and errors. Either all of it lands or none of it
+    /// does; on failure the run is left as it was (`running`).
+    ///
+    /// An update of a link that no longer exists (unlinked by hand during
+    /// the run) is skipped with a warning. Closing a conflict that is not
+    /// pending does nothing.
+    pub async fn commit(&self, commit: Commit) -> Result<()> {
+        let what = format!("committing run {} of pair {:?}", commit.run_id, commit.pair);
+        let _turn = self.write_turn().await;
+        let txn = self.begin_write("commit").await?;
+        // Dropping `txn` on an error rolls everything back.
+        apply(&txn, commit)
+            .await
+            .map_err(|e| codec::within(what.clone(), e))?;
+        txn.commit().await.ctx(|| what)
+    }
+}
+
+/// Applies a commit inside `txn`.
+async fn apply(txn: &DatabaseTransaction, commit: Commit) -> Result<()> {
+    let Commit {
+        run_id,
+        pair,
+        links,
+        removed_links,
+        cursors,
+        conflicts,
+        closed_conflicts,
+        status,
+        counts,
+        errors,
+    } = commit;
+    let now = codec::now_ms();
+    remove_links(txn, &pair, &removed_links)
+        .await
+        .ctx(|| "removing links".to_owned())?;
+    write_links(txn, &pair, &links).await?;
+    for (side, cursor) in cursors {
+        let row = cursors::ActiveModel {
+            id: NotSet,
+            pair: Set(pair.clone()),
+            side: Set(side.as_str().to_owned()),
+            cursor: Set(cursor.map(|c| c.0)),
+            updated: Set(now),
+        };
+        let upsert = OnConflict::columns([cursors::Column::Pair, cursors::Column::Side])
+            .update_columns([cursors::Column::Cursor, cursors::Column::Updated])
+            .to_owned();
+        cursors::Entity::insert(row)
+            .on_conflict(upsert)
+            .exec_without_returning(txn)
+            .await
+            .ctx(|| format!("writing the {} cursor", side.as_str()))?;
+    }
+    let rows = conflicts
+        .iter()
+        .map(|c| conflict_rows::active_model(&pair, run_id, c, now))
+        .collect::<Result<Vec<_>>>()?;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows
+            .by_ref()
+            .take(rows_per_insert(CONFLICT_INSERT_COLUMNS))
+            .collect();
+        conflicts::Entity::insert_many(chunk)
+            .exec_without_returning(txn)
+            .await
+            .ctx(|| "recording conflicts".to_owned())?;
+    }
+    for chunk in closed_conflicts.chunks(IDS_PER_QUERY) {
+        conflicts::Entity::update_many()
+            .col_expr(
+                conflicts::Column::Status,
+                Expr::value(ConflictStatus::Resolved.as_str()),
+            )
+            .col_expr(conflicts::Column::Resolved, Expr::value(now))
+            .filter(conflicts::Column::Pair.eq(pair.as_str()))
+            .filter(conflicts::Column::Id.is_in(chunk.iter().copied()))
+            .filter(conflicts::Column::Status.eq(ConflictStatus::Pending.as_str()))
+            .exec(txn)
+            .await
+            .ctx(|| "closing conflicts".to_owned())?;
+    }
+    runs::finish(txn, run_id, status, &counts, &errors).await
+}
+
+/// Removes links of `pair` by id.
+async fn remove_links(
+    txn: &DatabaseTransaction,
+    pair: &str,
+    ids: &[i64],
+) -> std::result::Result<(), sea_orm::DbErr> {
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        links::Entity::delete_many()
+            .filter(links::Column::Pair.eq(pair))
+            .filter(links::Column::Id.is_in(chunk.iter().copied()))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Updates existing links one by one, then inserts new ones in batches.
+async fn write_links(txn: &DatabaseTransaction, pair: &str, updates: &[LinkUpdate]) -> Result<()> {
+    let mut inserts = Vec::new();
+    for u in updates {
+        let Some(id) = u.id else {
+            inserts.push(u);
+            continue;
+        };
+        update_link(txn, pair, id, u).await?;
+    }
+    for chunk in inserts.chunks(rows_per_insert(LINK_INSERT_COLUMNS)) {
+        let rows = chunk
+            .iter()
+            .map(|u| {
+                Ok(links::ActiveModel {
+                    id: NotSet,
+                    pair: Set(pair.to_owned()),
+                    a_key: Set(u.a_key.as_ref().map(|k| k.0.clone())),
+                    b_key: Set(u.b_key.as_ref().map(|k| k.0.clone())),
+                    hash_a: Set(codec::hash_to_db(u.hash_a)),
+                    hash_b: Set(codec::hash_to_db(u.hash_b)),
+                    base: Set(base_bytes(u)?),
+                    disabled: Set(u.disabled),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        links::Entity::insert_many(rows)
+            .exec_without_returning(txn)
+            .await
+            .ctx(|| "inserting links".to_owned())?;
+    }
+    Ok(())
+}
+
+/// Updates one link; a link that is gone is skipped with a warning.
+async fn update_link(db: &impl ConnectionTrait, pair: &str, id: i64, u: &LinkUpdate) -> Result<()> {
+    let mut update = links::Entity::update_many()
+        .col_expr(
+            links::Column::AKey,
+            Expr::value(u.a_key.as_ref().map(|k| k.0.clone())),
+        )
+        .col_expr(
+            links::Column::BKey,
+            Expr::value(u.b_key.as_ref().map(|k| k.0.clone())),
+        )
+        .col_expr(
+            links::Column::HashA,
+            Expr::value(codec::hash_to_db(u.hash_a)),
+        )
+        .col_expr(
+            links::Column::HashB,
+            Expr::value(codec::hash_to_db(u.hash_b)),
+        )
+        .col_expr(links::Column::Disabled, Expr::value(u.disabled));
+    if let Some(base) = base_bytes(u)? {
+        update = update.col_expr(links::Column::Base, Expr::value(base));
+    }
+    let res = update
+        .filter(links::Column::Id.eq(id))
+        .filter(links::Column::Pair.eq(pair))
+        .exec(db)
+        .await
+        .ctx(|| format!("updating link {id}"))?;
+    if res.rows_affected == 0 {
+        tracing::warn!(pair, link = id, "link to update is gone; skipped");
+    }
+    Ok(())
+}
+
+/// The postcard bytes of an update's base record, if it has one.
+fn base_bytes(u: &LinkUpdate) -> Result<Option<Vec<u8>>> {
+    u.base
+        .as_ref()
+        .map(|b| codec::encode(&format!("base record {}", b.key), b))
+        .transpose()
+}

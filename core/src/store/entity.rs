@@ -1,0 +1,149 @@
+//! The sea-orm entities of the store's tables (created by the migrations).
+//!
+//! Timestamps are unix milliseconds, hashes are `u64` bit-cast to `i64`,
+//! records, conflicts and resolutions are postcard bytes, counts and errors
+//! are JSON text.
+
+/// `links`: one row per pair of linked records, with the base record.
+pub mod links {
+    use sea_orm::entity::prelude::*;
+
+    /// One link.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "links")]
+    pub struct Model {
+        /// The link's id.
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// The pair.
+        pub pair: String,
+        /// The key on side A.
+        pub a_key: Option<String>,
+        /// The key on side B.
+        pub b_key: Option<String>,
+        /// Side A's content hash, bit-cast.
+        pub hash_a: Option<i64>,
+        /// Side B's content hash, bit-cast.
+        pub hash_b: Option<i64>,
+        /// The base record, postcard.
+        pub base: Option<Vec<u8>>,
+        /// Whether synchronization is off.
+        pub disabled: bool,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `cursors`: one row per pair and side.
+pub mod cursors {
+    use sea_orm::entity::prelude::*;
+
+    /// One side's cursor.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "cursors")]
+    pub struct Model {
+        /// The row's id.
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// The pair.
+        pub pair: String,
+        /// `a` or `b`.
+        pub side: String,
+        /// The cursor's bytes, or null when cleared.
+        pub cursor: Option<Vec<u8>>,
+        /// When it was last written, unix milliseconds.
+        pub updated: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `conflicts`: recorded conflicts, pending or resolved.
+pub mod conflicts {
+    use sea_orm::entity::prelude::*;
+
+    /// One conflict.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "conflicts")]
+    pub struct Model {
+        /// The conflict's id.
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// The pair.
+        pub pair: String,
+        /// The run that found it.
+        pub run_id: i64,
+        /// The link, while it exists.
+        pub link_id: Option<i64>,
+        /// The key on side A, for lookups.
+        pub a_key: Option<String>,
+        /// The key on side B, for lookups.
+        pub b_key: Option<String>,
+        /// The conflict, postcard.
+        pub conflict: Vec<u8>,
+        /// `pending` or `resolved`.
+        pub status: String,
+        /// The resolution, postcard.
+        pub resolution: Option<Vec<u8>>,
+        /// Who resolved it.
+        pub resolved_by: Option<String>,
+        /// The losing record, postcard.
+        pub loser: Option<Vec<u8>>,
+        /// When it was recorded, unix milliseconds.
+        pub created: i64,
+        /// When it was resolved, unix milliseconds.
+        pub resolved: Option<i64>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `runs`: the run history.
+pub mod runs {
+    use sea_orm::entity::prelude::*;
+
+    /// One run.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "runs")]
+    pub struct Model {
+        /// The run's id.
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// The pair.
+        pub pair: String,
+        /// The mode.
+        pub mode: String,
+        /// What started it.
+        pub trigger: String,
+        /// Whether it was a dry run.
+        pub dry_run: bool,
+        /// Its status.
+        pub status: String,
+        /// When it started, unix milliseconds.
+        pub started: i64,
+        /// When it ended, unix milliseconds.
+        pub ended: Option<i64>,
+        /// Counts, JSON.
+        pub counts: String,
+        /// Errors, JSON.
+        pub errors: String,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,0 +1,343 @@
+//! Links and their base records, cursors, manual pairing and disabling.
+
+use std::collections::HashMap;
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::codec::{self, Context, IDS_PER_QUERY};
+use super::entity::{conflicts, cursors, links};
+use super::{LinkRow, Side, StateStore};
+use crate::error::{Error, Result};
+use crate::record::{Cursor, Key, Record};
+
+/// How many links one page of [`StateStore::load_links`] reads.
+const LINKS_PER_PAGE: u64 = 50_000;
+
+/// The columns of a [`LinkRow`], in the order of [`LinkTuple`].
+const LINK_COLUMNS: [links::Column; 6] = [
+    links::Column::Id,
+    links::Column::AKey,
+    links::Column::BKey,
+    links::Column::HashA,
+    links::Column::HashB,
+    links::Column::Disabled,
+];
+
+/// A link as selected by [`LINK_COLUMNS`].
+type LinkTuple = (
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    bool,
+);
+
+fn link_row((id, a_key, b_key, hash_a, hash_b, disabled): LinkTuple) -> LinkRow {
+    LinkRow {
+        id,
+        a_key: a_key.map(Key),
+        b_key: b_key.map(Key),
+        hash_a: codec::hash_from_db(hash_a),
+        hash_b: codec::hash_from_db(hash_b),
+        disabled,
+    }
+}
+
+/// The key column of a side.
+fn key_column(side: Side) -> links::Column {
+    match side {
+        Side::A => links::Column::AKey,
+        Side::B => links::Column::BKey,
+    }
+}
+
+/// The link holding `key` on `side`, inside any connection or transaction.
+async fn find_by_key(
+    db: &impl ConnectionTrait,
+    pair: &str,
+    side: Side,
+    key: &Key,
+) -> Result<Option<LinkRow>> {
+    let row: Option<LinkTuple> = links::Entity::find()
+        .select_only()
+        .columns(LINK_COLUMNS)
+        .filter(links::Column::Pair.eq(pair))
+        .filter(key_column(side).eq(key.as_str()))
+        .into_tuple()
+        .one(db)
+        .await
+        .ctx(|| format!("looking up {} key {key} of pair {pair:?}", side.as_str()))?;
+    Ok(row.map(link_row))
+}
+
+impl StateStore {
+    /// All links of a pair, without their base records, in id order.
+    ///
+    /// Read in pages by id, so no single query holds the whole table.
+    pub async fn load_links(&self, pair: &str) -> Result<Vec<LinkRow>> {
+        let mut out = Vec::new();
+        let mut after = i64::MIN;
+        loop {
+            let page: Vec<LinkTuple> = links::Entity::find()
+                .select_only()
+                .columns(LINK_COLUMNS)
+                .filter(links::Column::Pair.eq(pair))
+                .filter(links::Column::Id.gt(after))
+                .order_by_asc(links::Column::Id)
+                .limit(LINKS_PER_PAGE)
+                .into_tuple()
+                .all(&self.db)
+                .await
+                .ctx(|| format!("loading links of pair {pair:?}"))?;
+            let full = page.len() as u64 == LINKS_PER_PAGE;
+            if let Some(last) = page.last() {
+                after = last.0;
+            }
+            out.extend(page.into_iter().map(link_row));
+            if !full {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// The base records of some links of a pair, by link id. Links without a
+    /// base (or not of this pair) are left out.
+    pub async fn load_bases(&self, pair: &str, ids: &[i64]) -> Result<HashMap<i64, Record>> {
+        let mut out = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_QUERY) {
+            let rows: Vec<(i64, Option<Vec<u8>>)> = links::Entity::find()
+                .select_only()
+                .columns([links::Column::Id, links::Column::Base])
+                .filter(links::Column::Pair.eq(pair))
+                .filter(links::Column::Id.is_in(chunk.iter().copied()))
+                .filter(links::Column::Base.is_not_null())
+                .into_tuple()
+                .all(&self.db)
+                .await
+                .ctx(|| format!("loading base records of pair {pair:?}"))?;
+            for (id, base) in rows {
+                if let Some(bytes) = base {
+                    out.insert(
+                        id,
+                        codec::decode(&format!("base record of link {id}"), &bytes)?,
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The link holding `key` on `side`, if there is one.
+    pub async fn link_by_key(&self, pair: &str, side: Side, key: &Key) -> Result<Option<LinkRow>> {
+        find_by_key(&self.db, pair, side, key).await
+    }
+
+    /// Pairs record `a_key` on side A with record `b_key` on side B by hand,
+    /// and returns the link's id.
+    ///
+    /// Fails if either key is already linked to another record. A link that
+    /// holds only one of the keys (a disabled record) is completed; two such
+    /// links are joined into one, disabled if either was.
+    pub async fn link(&self, pair: &str, a_key: &Key, b_key: &Key) -> Result<i64> {
+        let what = || format!("linking a key {a_key} to b key {b_key} in pair {pair:?}");
+        let _turn = self.write_turn().await;
+        let txn = self.begin_write("linking").await?;
+        let by_a = find_by_key(&txn, pair, Side::A, a_key).await?;
+        let by_b = find_by_key(&txn, pair, Side::B, b_key).await?;
+        if let Some(other) = by_a.as_ref().and_then(|l| l.b_key.as_ref()) {
+            return Err(Error::store(format!(
+                "{}: a key {a_key} is already linked to b key {other}",
+                what()
+            )));
+        }
+        if let Some(other) = by_b.as_ref().and_then(|l| l.a_key.as_ref()) {
+            return Err(Error::store(format!(
+                "{}: b key {b_key} is already linked to a key {other}",
+                what()
+            )));
+        }
+        let id = match (by_a, by_b) {
+            (None, None) => {
+                let row = links::ActiveModel {
+                    id: NotSet,
+                    pair: Set(pair.to_owned()),
+                    a_key: Set(Some(a_key.0.clone())),
+                    b_key: Set(Some(b_key.0.clone())),
+                    hash_a: Set(None),
+                    hash_b: Set(None),
+                    base: Set(None),
+                    disabled: Set(false),
+                };
+                links::Entity::insert(row)
+                    .exec(&txn)
+                    .await
+                    .ctx(what)?
+                    .last_insert_id
+            }
+            (Some(a), None) => {
+                set_key(&txn, a.id, Side::B, b_key, a.hash_b, a.disabled)
+                    .await
+                    .ctx(what)?;
+                a.id
+            }
+            (None, Some(b)) => {
+                set_key(&txn, b.id, Side::A, a_key, b.hash_a, b.disabled)
+                    .await
+                    .ctx(what)?;
+                b.id
+            }
+            (Some(a), Some(b)) => {
+                links::Entity::delete_by_id(b.id)
+                    .exec(&txn)
+                    .await
+                    .ctx(what)?;
+                let disabled = a.disabled || b.disabled;
+                set_key(&txn, a.id, Side::B, b_key, b.hash_b, disabled)
+                    .await
+                    .ctx(what)?;
+                a.id
+            }
+        };
+        txn.commit().await.ctx(what)?;
+        Ok(id)
+    }
+
+    /// Removes the link holding `key` on `side`, with its base record.
+    /// Returns whether there was one. The two records are then unpaired
+    /// (`new` on the next run); a disabled link is no longer disabled.
+    pub async fn unlink(&self, pair: &str, side: Side, key: &Key) -> Result<bool> {
+        let _turn = self.write_turn().await;
+        let res = links::Entity::delete_many()
+            .filter(links::Column::Pair.eq(pair))
+            .filter(key_column(side).eq(key.as_str()))
+            .exec(&self.db)
+            .await
+            .ctx(|| format!("unlinking {} key {key} in pair {pair:?}", side.as_str()))?;
+        Ok(res.rows_affected > 0)
+    }
+
+    /// Turns synchronization of one record off or on.
+    ///
+    /// Disabling an unlinked record creates a link holding only its key.
+    /// Enabling removes such a link again when it holds nothing else.
+    pub async fn set_disabled(
+        &self,
+        pair: &str,
+        side: Side,
+        key: &Key,
+        disabled: bool,
+    ) -> Result<()> {
+        let what = || {
+            let verb = if disabled { "disabling" } else { "enabling" };
+            format!("{verb} {} key {key} in pair {pair:?}", side.as_str())
+        };
+        let _turn = self.write_turn().await;
+        let txn = self.begin_write("disabling").await?;
+        match find_by_key(&txn, pair, side, key).await? {
+            Some(link) if !disabled && link.key(side.other()).is_none() && is_bare(&link) => {
+                links::Entity::delete_by_id(link.id)
+                    .exec(&txn)
+                    .await
+                    .ctx(what)?;
+            }
+            Some(link) => {
+                links::Entity::update_many()
+                    .col_expr(links::Column::Disabled, Expr::value(disabled))
+                    .filter(links::Column::Id.eq(link.id))
+                    .exec(&txn)
+                    .await
+                    .ctx(what)?;
+            }
+            None if disabled => {
+                let (a_key, b_key) = match side {
+                    Side::A => (Some(key.0.clone()), None),
+                    Side::B => (None, Some(key.0.clone())),
+                };
+                let row = links::ActiveModel {
+                    id: NotSet,
+                    pair: Set(pair.to_owned()),
+                    a_key: Set(a_key),
+                    b_key: Set(b_key),
+                    hash_a: Set(None),
+                    hash_b: Set(None),
+                    base: Set(None),
+                    disabled: Set(true),
+                };
+                links::Entity::insert(row).exec(&txn).await.ctx(what)?;
+            }
+            None => {}
+        }
+        txn.commit().await.ctx(what)
+    }
+
+    /// The stored cursor of one side of a pair.
+    pub async fn cursor(&self, pair: &str, side: Side) -> Result<Option<Cursor>> {
+        let row: Option<Option<Vec<u8>>> = cursors::Entity::find()
+            .select_only()
+            .column(cursors::Column::Cursor)
+            .filter(cursors::Column::Pair.eq(pair))
+            .filter(cursors::Column::Side.eq(side.as_str()))
+            .into_tuple()
+            .one(&self.db)
+            .await
+            .ctx(|| format!("loading the {} cursor of pair {pair:?}", side.as_str()))?;
+        Ok(row.flatten().map(Cursor))
+    }
+
+    /// Removes everything stored about a pair except its run history: links,
+    /// base records, cursors and conflicts.
+    pub async fn clear_pair(&self, pair: &str) -> Result<()> {
+        let what = || format!("clearing pair {pair:?}");
+        let _turn = self.write_turn().await;
+        let txn = self.begin_write("clearing").await?;
+        conflicts::Entity::delete_many()
+            .filter(conflicts::Column::Pair.eq(pair))
+            .exec(&txn)
+            .await
+            .ctx(what)?;
+        links::Entity::delete_many()
+            .filter(links::Column::Pair.eq(pair))
+            .exec(&txn)
+            .await
+            .ctx(what)?;
+        cursors::Entity::delete_many()
+            .filter(cursors::Column::Pair.eq(pair))
+            .exec(&txn)
+            .await
+            .ctx(what)?;
+        txn.commit().await.ctx(what)
+    }
+}
+
+/// Whether a one-sided link holds nothing but its key (no hash, so no base).
+fn is_bare(link: &LinkRow) -> bool {
+    link.hash_a.is_none() && link.hash_b.is_none()
+}
+
+/// Sets one side's key (and hash) of a link.
+async fn set_key(
+    db: &impl ConnectionTrait,
+    id: i64,
+    side: Side,
+    key: &Key,
+    hash: Option<u64>,
+    disabled: bool,
+) -> std::result::Result<(), sea_orm::DbErr> {
+    let hash_column = match side {
+        Side::A => links::Column::HashA,
+        Side::B => links::Column::HashB,
+    };
+    links::Entity::update_many()
+        .col_expr(key_column(side), Expr::value(key.as_str()))
+        .col_expr(hash_column, Expr::value(codec::hash_to_db(hash)))
+        .col_expr(links::Column::Disabled, Expr::value(disabled))
+        .filter(links::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! The store's schema migrations, run by [`StateStore::open`](super::StateStore::open).
+
+use sea_orm::DbBackend;
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::{
+    big_integer, big_integer_null, big_pk_auto, boolean, string, string_null,
+};
+
+/// The store's migrations, oldest first. Applied migrations are recorded in
+/// `seaql_migrations`; a migration, once released, never changes.
+pub(crate) struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(M0001CreateTables)]
+    }
+}
+
+/// Creates `runs`, `links`, `cursors` and `conflicts`.
+struct M0001CreateTables;
+
+impl MigrationName for M0001CreateTables {
+    fn name(&self) -> &str {
+        "m0001_create_tables"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0001CreateTables {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let backend = m.get_database_backend();
+
+        m.create_table(
+            Table::create()
+                .table("runs")
+                .col(big_pk_auto("id"))
+                .col(string("pair"))
+                .col(string("mode"))
+                .col(string("trigger"))
+                .col(boolean("dry_run"))
+                .col(string("status"))
+                .col(big_integer("started"))
+                .col(big_integer_null("ended"))
+                .col(long_text(backend, "counts"))
+                .col(long_text(backend, "errors"))
+                .take(),
+        )
+        .await?;
+        index(m, "runs", "idx_runs_pair_id", &["pair", "id"], false).await?;
+        index(m, "runs", "idx_runs_status", &["status"], false).await?;
+
+        m.create_table(
+            Table::create()
+                .table("links")
+                .col(big_pk_auto("id"))
+                .col(string("pair"))
+                .col(string_null("a_key"))
+                .col(string_null("b_key"))
+                .col(big_integer_null("hash_a"))
+                .col(big_integer_null("hash_b"))
+                .col(long_blob(backend, "base").null().take())
+                .col(boolean("disabled"))
+                .take(),
+        )
+        .await?;
+        index(m, "links", "idx_links_pair_a_key", &["pair", "a_key"], true).await?;
+        index(m, "links", "idx_links_pair_b_key", &["pair", "b_key"], true).await?;
+        index(m, "links", "idx_links_pair_id", &["pair", "id"], false).await?;
+
+        m.create_table(
+            Table::create()
+                .table("cursors")
+                .col(big_pk_auto("id"))
+                .col(string("pair"))
+                .col(string("side"))
+                .col(long_blob(backend, "cursor").null().take())
+                .col(big_integer("updated"))
+                .take(),
+        )
+        .await?;
+        index(
+            m,
+            "cursors",
+            "idx_cursors_pair_side",
+            &["pair", "side"],
+            true,
+        )
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table("conflicts")
+                .col(big_pk_auto("id"))
+                .col(string("pair"))
+                .col(big_integer("run_id"))
+                .col(big_integer_null("link_id"))
+                .col(string_null("a_key"))
+                .col(string_null("b_key"))
+                .col(long_blob(backend, "conflict").not_null().take())
+                .col(string("status"))
+                .col(long_blob(backend, "resolution").null().take())
+                .col(string_null("resolved_by"))
+                .col(long_blob(backend, "loser").null().take())
+                .col(big_integer("created"))
+                .col(big_integer_null("resolved"))
+                .foreign_key(
+                    ForeignKey::create()
+                        .name("fk_conflicts_run_id")
+                        .from("conflicts", "run_id")
+                        .to("runs", "id")
+                        .on_delete(ForeignKeyAction::Cascade),
+                )
+                .foreign_key(
+                    ForeignKey::create()
+                        .name("fk_conflicts_link_id")
+                        .from("conflicts", "link_id")
+                        .to("links", "id")
+                        .on_delete(ForeignKeyAction::SetNull),
+                )
+                .take(),
+        )
+        .await?;
+        let conflicts_pair_status = &["pair", "status"];
+        index(
+            m,
+            "conflicts",
+            "idx_conflicts_pair_status",
+            conflicts_pair_status,
+            false,
+        )
+        .await?;
+        index(m, "conflicts", "idx_conflicts_run_id", &["run_id"], false).await?;
+        index(m, "conflicts", "idx_conflicts_link_id", &["link_id"], false).await?;
+        Ok(())
+    }
+
+    fn use_transaction(&self) -> Option<bool> {
+        // All tables or none, on SQLite too.
+        Some(true)
+    }
+}
+
+/// Creates an index on `table`.
+async fn index(
+    m: &SchemaManager<'_>,
+    table: &'static str,
+    name: &'static str,
+    columns: &[&'static str],
+    unique: bool,
+) -> Result<(), DbErr> {
+    let mut stmt = Index::create();
+    stmt.name(name).table(table);
+    for &c in columns {
+        stmt.col(c);
+    }
+    if unique {
+        stmt.unique();
+    }
+    m.create_index(stmt).await
+}
+
+/// A binary column without a practical size limit (MySQL's `blob` stops at
+/// 64 KiB).
+fn long_blob(backend: DbBackend, name: &'static str) -> ColumnDef {
+    let mut col = ColumnDef::new(name);
+    match backend {
+        DbBackend::MySql => col.custom("longblob"),
+        _ => col.blob(),
+    };
+    col
+}
+
+/// A text column without a practical size limit (MySQL's `text` stops at
+/// 64 KiB).
+fn long_text(backend: DbBackend, name: &'static str) -> ColumnDef {
+    let mut col = ColumnDef::new(name);
+    match backend {
+        DbBackend::MySql => col.custom("longtext"),
+        _ => col.text(),
+    };
+    col.not_null().take()
+}

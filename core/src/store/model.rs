@@ -1,0 +1,337 @@
+//! The rows the state store reads and writes: links, runs, conflicts, commits.
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::{Cursor, Key, Record};
+use crate::resolve::{Conflict, Resolution};
+
+/// One side of a pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// Side A.
+    A,
+    /// Side B.
+    B,
+}
+
+impl Side {
+    /// The stored name: `"a"` or `"b"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::A => "a",
+            Side::B => "b",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "a" => Some(Side::A),
+            "b" => Some(Side::B),
+            _ => None,
+        }
+    }
+
+    /// The other side.
+    pub fn other(self) -> Self {
+        match self {
+            Side::A => Side::B,
+            Side::B => Side::A,
+        }
+    }
+}
+
+/// A link between a record on side A and a record on side B, as loaded at the
+/// start of a run (without its base record; see
+/// [`StateStore::load_bases`](super::StateStore::load_bases)).
+///
+/// A link may hold only one side's key: a record that was disabled before it
+/// was ever paired, or one whose other side is not known yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkRow {
+    /// The link's id, unique in the store.
+    pub id: i64,
+    /// The record's key on side A.
+    pub a_key: Option<Key>,
+    /// The record's key on side B.
+    pub b_key: Option<Key>,
+    /// The content hash of side A's record when it was last synchronized.
+    pub hash_a: Option<u64>,
+    /// The content hash of side B's record when it was last synchronized.
+    pub hash_b: Option<u64>,
+    /// Whether the user turned synchronization off for this record.
+    pub disabled: bool,
+}
+
+impl LinkRow {
+    /// The key on one side.
+    pub fn key(&self, side: Side) -> Option<&Key> {
+        match side {
+            Side::A => self.a_key.as_ref(),
+            Side::B => self.b_key.as_ref(),
+        }
+    }
+}
+
+/// Insert (`id: None`) or update (`id: Some`) of one link in a [`Commit`].
+///
+/// `base: None` keeps the stored base record (an insert then has none).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkUpdate {
+    /// The link to update, or `None` to insert a new one.
+    pub id: Option<i64>,
+    /// The record's key on side A.
+    pub a_key: Option<Key>,
+    /// The record's key on side B.
+    pub b_key: Option<Key>,
+    /// The content hash of side A's record as synchronized.
+    pub hash_a: Option<u64>,
+    /// The content hash of side B's record as synchronized.
+    pub hash_b: Option<u64>,
+    /// The new base (last synchronized) record, or `None` to keep it.
+    pub base: Option<Record>,
+    /// Whether synchronization is turned off for this record.
+    pub disabled: bool,
+}
+
+/// The status of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// The run is in progress.
+    Running,
+    /// The run finished and its state was committed.
+    Completed,
+    /// The run failed.
+    Error,
+    /// The run was asked to stop and is rolling back.
+    Stopping,
+    /// The run stopped; the previous state was restored.
+    Stopped,
+}
+
+impl RunStatus {
+    const ALL: [RunStatus; 5] = [
+        RunStatus::Running,
+        RunStatus::Completed,
+        RunStatus::Error,
+        RunStatus::Stopping,
+        RunStatus::Stopped,
+    ];
+
+    /// The stored name (`running`, `completed`, `error`, `stopping`, `stopped`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Error => "error",
+            RunStatus::Stopping => "stopping",
+            RunStatus::Stopped => "stopped",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether the run has not finished yet (`running` or `stopping`).
+    pub fn is_active(self) -> bool {
+        matches!(self, RunStatus::Running | RunStatus::Stopping)
+    }
+}
+
+/// How many records of a run fell in each category and what was done to
+/// them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunCounts {
+    /// Linked records changed on both sides, differently.
+    pub conflict: u64,
+    /// Records that exist on one side only.
+    pub new: u64,
+    /// Linked records deleted on one side.
+    pub deleted: u64,
+    /// Records the user chose not to synchronize.
+    pub disabled: u64,
+    /// Records the same on both sides.
+    pub synchronized: u64,
+    /// Inactive records, not synchronized until re-activated.
+    pub inactive: u64,
+    /// Linked records changed on side A only.
+    pub changed_a: u64,
+    /// Linked records changed on side B only.
+    pub changed_b: u64,
+    /// Conflicts merged field by field.
+    pub merged: u64,
+    /// Records created on side A.
+    pub created_a: u64,
+    /// Records created on side B.
+    pub created_b: u64,
+    /// Records updated on side A.
+    pub updated_a: u64,
+    /// Records updated on side B.
+    pub updated_b: u64,
+    /// Records deleted on side A.
+    pub deleted_a: u64,
+    /// Records deleted on side B.
+    pub deleted_b: u64,
+    /// Records a target rejected.
+    pub rejected: u64,
+}
+
+/// One error of a run, naming where it happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunError {
+    /// The entity, when it applies.
+    pub entity: Option<String>,
+    /// The record's key, when it applies.
+    pub key: Option<String>,
+    /// Where: `file:line`, a connector, a side.
+    pub location: Option<String>,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// One run, as the history lists it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRow {
+    /// The run's id; later runs have larger ids.
+    pub id: i64,
+    /// The pair.
+    pub pair: String,
+    /// The mode (`two_way`, `send`, `receive`, `full`).
+    pub mode: String,
+    /// What started it (`manual`, `schedule`, `polling`, `start`, `change`).
+    pub trigger: String,
+    /// Whether it was a dry run.
+    pub dry_run: bool,
+    /// Its status.
+    pub status: RunStatus,
+    /// When it started.
+    pub started: jiff::Timestamp,
+    /// When it ended, once it has.
+    pub ended: Option<jiff::Timestamp>,
+    /// Counts per category and per action.
+    pub counts: RunCounts,
+    /// Its errors.
+    pub errors: Vec<RunError>,
+}
+
+/// Whether a conflict still waits for a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictStatus {
+    /// Waiting in the manual queue.
+    Pending,
+    /// Decided, by a resolver or a person, or closed by a later run.
+    Resolved,
+}
+
+impl ConflictStatus {
+    /// The stored name: `pending` or `resolved`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConflictStatus::Pending => "pending",
+            ConflictStatus::Resolved => "resolved",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(ConflictStatus::Pending),
+            "resolved" => Some(ConflictStatus::Resolved),
+            _ => None,
+        }
+    }
+}
+
+/// A recorded conflict: pending in the manual queue, or resolved with the
+/// losing version kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConflictRow {
+    /// The conflict's id.
+    pub id: i64,
+    /// The pair.
+    pub pair: String,
+    /// The run that found it.
+    pub run_id: i64,
+    /// The link it is about, while the link exists.
+    pub link_id: Option<i64>,
+    /// Both versions and the base.
+    pub conflict: Conflict,
+    /// Pending or resolved.
+    pub status: ConflictStatus,
+    /// The decision, once there is one.
+    pub resolution: Option<Resolution>,
+    /// Who decided: a resolver's name (`a_wins`, `newest`, ...), `manual`,
+    /// `cli`, `api`, `ui`.
+    pub resolved_by: Option<String>,
+    /// The version that lost, never dropped silently.
+    pub loser: Option<Record>,
+    /// When it was recorded.
+    pub created: jiff::Timestamp,
+    /// When it was resolved.
+    pub resolved: Option<jiff::Timestamp>,
+}
+
+/// A conflict to record in a [`Commit`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewConflict {
+    /// The link it is about, when the link already exists.
+    pub link_id: Option<i64>,
+    /// Both versions and the base.
+    pub conflict: Conflict,
+    /// The resolver's decision, or `None` to queue it (pending).
+    pub resolution: Option<Resolution>,
+    /// The resolver's name, when it decided.
+    pub resolved_by: Option<String>,
+    /// The version that lost.
+    pub loser: Option<Record>,
+}
+
+/// Everything one run changes in the store, applied in one transaction by
+/// [`StateStore::commit`](super::StateStore::commit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Commit {
+    /// The run being finished.
+    pub run_id: i64,
+    /// The pair.
+    pub pair: String,
+    /// Links to insert or update.
+    pub links: Vec<LinkUpdate>,
+    /// Ids of links to remove.
+    pub removed_links: Vec<i64>,
+    /// New cursors per side; `None` clears a side's cursor.
+    pub cursors: Vec<(Side, Option<Cursor>)>,
+    /// Conflicts to record.
+    pub conflicts: Vec<NewConflict>,
+    /// Ids of pending conflicts that are now resolved.
+    pub closed_conflicts: Vec<i64>,
+    /// The run's final status.
+    pub status: RunStatus,
+    /// The run's counts.
+    pub counts: RunCounts,
+    /// The run's errors.
+    pub errors: Vec<RunError>,
+}
+
+impl Commit {
+    /// A commit that changes nothing but finishes `run_id` with `status`.
+    pub fn new(run_id: i64, pair: impl Into<String>, status: RunStatus) -> Self {
+        Commit {
+            run_id,
+            pair: pair.into(),
+            links: Vec::new(),
+            removed_links: Vec::new(),
+            cursors: Vec::new(),
+            conflicts: Vec::new(),
+            closed_conflicts: Vec::new(),
+            status,
+            counts: RunCounts::default(),
+            errors: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Rows as records: keys, duplicate detection, and opening the file.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::ErrorKind;
+
+use tandem_core::{Error, Key, Record, Value};
+
+use crate::CONNECTOR;
+use crate::config::Settings;
+use crate::error::{BadRow, io_error};
+use crate::format::{self, Scanner};
+
+/// One row of the file, read as a record or not.
+#[derive(Debug)]
+pub(crate) struct Row {
+    /// The byte offset where the row starts.
+    pub start: u64,
+    /// The record, or what is wrong with the row.
+    pub outcome: Result<Record, BadRow>,
+}
+
+/// Reads a file's rows as records: each key made of the key columns, each
+/// key once.
+pub(crate) struct Rows {
+    settings: Settings,
+    scanner: Box<dyn Scanner>,
+    /// The line each key was first seen on.
+    seen: HashMap<Key, u64>,
+}
+
+impl Rows {
+    /// Opens the file; `None` when it is missing and `create` is on.
+    pub fn open(settings: &Settings) -> tandem_core::Result<Option<Rows>> {
+        let Some(file) = open_file(settings)? else {
+            return Ok(None);
+        };
+        let scanner = format::open(settings, file)?;
+        Ok(Some(Rows {
+            settings: settings.clone(),
+            scanner,
+            seen: HashMap::new(),
+        }))
+    }
+
+    /// The file's scanner: its columns, data start and line ends.
+    pub fn scanner(&self) -> &dyn Scanner {
+        self.scanner.as_ref()
+    }
+
+    /// The next row, or `None` at the end of the file. Errors are I/O
+    /// errors and a broken CSV header; bad rows are [`Row::outcome`]s.
+    pub fn next_row(&mut self) -> tandem_core::Result<Option<Row>> {
+        let Some(raw) = self.scanner.next_row()? else {
+            return Ok(None);
+        };
+        let bad = |column: Option<String>, key: Option<Key>, message: String| BadRow {
+            line: raw.line,
+            column,
+            key,
+            message,
+        };
+        let outcome = match raw.fields {
+            Err(fault) => Err(bad(fault.column, None, fault.message)),
+            Ok(fields) => match key_of(&self.settings.key, &fields) {
+                Err(column) => Err(bad(
+                    Some(column.clone()),
+                    None,
+                    format!("key column {column:?} is missing or empty"),
+                )),
+                Ok(key) => match self.seen.get(&key) {
+                    Some(first) => {
+                        let message = format!("duplicate key {key} (first on line {first})");
+                        Err(bad(None, Some(key), message))
+                    }
+                    None => {
+                        self.seen.insert(key.clone(), raw.line);
+                        Ok(Record {
+                            key,
+                            fields,
+                            version: None,
+                            modified: None,
+                        })
+                    }
+                },
+            },
+        };
+        Ok(Some(Row {
+            start: raw.start,
+            outcome,
+        }))
+    }
+}
+
+/// The key made of the key columns' canonical text, or the first key
+/// column that is missing, null or empty.
+pub(crate) fn key_of(key_columns: &[String], fields: &[(String, Value)]) -> Result<Key, String> {
+    let mut parts = Vec::with_capacity(key_columns.len());
+    for column in key_columns {
+        match fields.iter().find(|(n, _)| n == column) {
+            Some((_, v)) if !v.is_null() => {
+                let text = v.canonical();
+                if text.is_empty() {
+                    return Err(column.clone());
+                }
+                parts.push(text);
+            }
+            _ => return Err(column.clone()),
+        }
+    }
+    Ok(Key::composite(&parts))
+}
+
+/// Opens the file for reading; `None` when it is missing and `create` is on,
+/// [`Error::NotFound`] when it is missing and `create` is off.
+pub(crate) fn open_file(settings: &Settings) -> tandem_core::Result<Option<File>> {
+    match File::open(&settings.path) {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == ErrorKind::NotFound && settings.create => Ok(None),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            tracing::debug!(path = %settings.shown(), "file not found and create = false");
+            Err(Error::NotFound {
+                connector: CONNECTOR.into(),
+                entity: settings.entity.clone(),
+            })
+        }
+        Err(e) => Err(io_error("opening", &settings.path, e)),
+    }
+}

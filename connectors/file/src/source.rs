@@ -1,0 +1,250 @@
+//! The file as a source: discover its columns, stream its rows in batches.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tandem_core::{
+    Batch, BatchStream, Capabilities, Change, EntitySchema, Error, FieldSchema, FieldType,
+    ReadRequest, ReadScope, Result, Source, Value,
+};
+use tokio::sync::mpsc;
+
+use crate::config::{Format, OnBadRecord, Settings};
+use crate::rows::Rows;
+use crate::{CONNECTOR, FileConnector, blocking};
+
+/// How many JSON Lines rows `entities` looks at to find the fields.
+const SCHEMA_SAMPLE: usize = 1000;
+
+/// How many batches the reading thread may be ahead of the consumer.
+const BATCHES_AHEAD: usize = 2;
+
+pub(crate) fn capabilities() -> Capabilities {
+    Capabilities {
+        cursors: false,
+        deletes: false,
+        days: false,
+        transactions: true,
+        idempotent_upsert: true,
+    }
+}
+
+#[async_trait]
+impl Source for FileConnector {
+    fn capabilities(&self) -> Capabilities {
+        capabilities()
+    }
+
+    async fn entities(&self) -> Result<Vec<EntitySchema>> {
+        let settings = Arc::clone(&self.settings);
+        let fields = blocking(move || discover(&settings)).await?;
+        Ok(vec![EntitySchema {
+            name: self.settings.entity.clone(),
+            key: self.settings.key.clone(),
+            fields,
+        }])
+    }
+
+    async fn read(&self, request: ReadRequest) -> Result<BatchStream> {
+        self.check_entity(&request.entity)?;
+        match request.scope {
+            ReadScope::Full => {}
+            ReadScope::Since(_) => {
+                return Err(Error::config(
+                    CONNECTOR,
+                    "cursors are not supported: files are read in full and diffed against the base",
+                ));
+            }
+            _ => {
+                return Err(Error::config(CONNECTOR, "per-day reads are not supported"));
+            }
+        }
+        let settings = Arc::clone(&self.settings);
+        let rows = blocking(move || Rows::open(&settings)).await?;
+        let Some(rows) = rows else {
+            return Ok(Box::pin(futures::stream::empty()));
+        };
+        let (tx, rx) = mpsc::channel(BATCHES_AHEAD);
+        let settings = Arc::clone(&self.settings);
+        let path = self.settings.shown().to_string();
+        tokio::task::spawn_blocking(move || stream_rows(&settings, rows, &request, tx));
+        // The reading thread says when it is done, so that a thread that
+        // died is an error, not a short read (which would look like deletes).
+        Ok(Box::pin(futures::stream::unfold(Some(rx), move |rx| {
+            let path = path.clone();
+            async move {
+                let mut rx = rx?;
+                match rx.recv().await {
+                    Some(Message::Batch(Ok(batch))) => Some((Ok(batch), Some(rx))),
+                    Some(Message::Batch(Err(e))) => Some((Err(e), None)),
+                    Some(Message::End) => None,
+                    None => {
+                        let message = format!("reading {path} stopped unexpectedly");
+                        Some((Err(Error::other(CONNECTOR, message)), None))
+                    }
+                }
+            }
+        })))
+    }
+}
+
+/// What the reading thread sends.
+enum Message {
+    /// A batch, or the error that ends the read.
+    Batch(Result<Batch>),
+    /// The whole file was read.
+    End,
+}
+
+/// Reads every row and sends batches of at most `request.batch_size`
+/// changes and rejected rows; stops when the stream is dropped.
+fn stream_rows(
+    settings: &Settings,
+    mut rows: Rows,
+    request: &ReadRequest,
+    tx: mpsc::Sender<Message>,
+) {
+    let size = request.batch_size.max(1);
+    let keep = |name: &str| match &request.fields {
+        None => true,
+        Some(fields) => fields.iter().any(|f| f == name) || settings.key.iter().any(|k| k == name),
+    };
+    let mut batch = Batch::default();
+    loop {
+        let row = match rows.next_row() {
+            Ok(Some(row)) => row,
+            Ok(None) => break,
+            Err(e) => {
+                let _ = tx.blocking_send(Message::Batch(Err(e)));
+                return;
+            }
+        };
+        match row.outcome {
+            Ok(mut record) => {
+                if request.fields.is_some() {
+                    record.fields.retain(|(n, _)| keep(n));
+                }
+                batch.changes.push(Change::Upsert(record));
+            }
+            Err(bad) if settings.on_bad_record == OnBadRecord::Skip => {
+                let rejected = bad.to_record_error(settings);
+                tracing::warn!(location = %rejected.location, "skipped row: {}", rejected.message);
+                batch.rejected.push(rejected);
+            }
+            Err(bad) => {
+                let _ = tx.blocking_send(Message::Batch(Err(bad.to_error(settings))));
+                return;
+            }
+        }
+        if batch.changes.len() + batch.rejected.len() >= size
+            && tx
+                .blocking_send(Message::Batch(Ok(std::mem::take(&mut batch))))
+                .is_err()
+        {
+            return; // The reader went away.
+        }
+    }
+    if !batch.changes.is_empty() || !batch.rejected.is_empty() {
+        let _ = tx.blocking_send(Message::Batch(Ok(batch)));
+    }
+    let _ = tx.blocking_send(Message::End);
+}
+
+/// The entity's fields: the CSV header (all text), or for JSON Lines the
+/// union of the fields of the first rows, typed from their values.
+fn discover(settings: &Settings) -> Result<Vec<FieldSchema>> {
+    let text = |name: &String| FieldSchema {
+        name: name.clone(),
+        kind: FieldType::Text,
+        nullable: true,
+    };
+    let rows = Rows::open(settings)?;
+    if settings.format == Format::Csv {
+        let configured = settings.columns.as_deref().unwrap_or_default();
+        let header = rows
+            .as_ref()
+            .and_then(|r| r.scanner().columns())
+            .unwrap_or(configured);
+        let columns = if header.is_empty() {
+            &settings.key[..]
+        } else {
+            header
+        };
+        return Ok(columns.iter().map(text).collect());
+    }
+    // Each field with the type of its values so far: `None` before the
+    // first non-null value.
+    let mut fields: Vec<(FieldSchema, Option<FieldType>)> = Vec::new();
+    let mut seen = 0;
+    if let Some(mut rows) = rows {
+        while seen < SCHEMA_SAMPLE {
+            let Some(row) = rows.next_row()? else { break };
+            let Ok(record) = row.outcome else { continue };
+            seen += 1;
+            for (field, _) in &mut fields {
+                if record.get(&field.name).is_none() {
+                    field.nullable = true;
+                }
+            }
+            for (name, value) in &record.fields {
+                let kind = kind_of(value);
+                match fields.iter_mut().find(|(f, _)| &f.name == name) {
+                    Some((field, known)) => {
+                        field.nullable |= value.is_null();
+                        *known = widen(*known, kind);
+                    }
+                    None => fields.push((
+                        FieldSchema {
+                            name: name.clone(),
+                            kind: FieldType::Unknown,
+                            // A field first seen after the first row was
+                            // absent before it.
+                            nullable: value.is_null() || seen > 1,
+                        },
+                        kind,
+                    )),
+                }
+            }
+        }
+    }
+    let mut fields: Vec<FieldSchema> = fields
+        .into_iter()
+        .map(|(mut field, kind)| {
+            field.kind = kind.unwrap_or(FieldType::Unknown);
+            field
+        })
+        .collect();
+    for key in settings.key.iter().rev() {
+        if !fields.iter().any(|f| &f.name == key) {
+            fields.insert(0, text(key));
+        }
+    }
+    Ok(fields)
+}
+
+fn kind_of(value: &Value) -> Option<FieldType> {
+    Some(match value {
+        Value::Null => return None,
+        Value::Bool(_) => FieldType::Bool,
+        Value::Int(_) => FieldType::Int,
+        Value::Float(_) => FieldType::Float,
+        Value::Decimal(_) => FieldType::Decimal,
+        Value::Text(_) => FieldType::Text,
+        Value::Bytes(_) => FieldType::Bytes,
+        Value::Date(_) => FieldType::Date,
+        Value::DateTime(_) => FieldType::DateTime,
+        Value::List(_) | Value::Map(_) => FieldType::Json,
+    })
+}
+
+/// The type that holds values of both types: ints and floats are floats,
+/// other mixes are unknown.
+fn widen(known: Option<FieldType>, next: Option<FieldType>) -> Option<FieldType> {
+    match (known, next) {
+        (None, k) | (k, None) => k,
+        (Some(a), Some(b)) if a == b => Some(a),
+        (Some(FieldType::Int), Some(FieldType::Float))
+        | (Some(FieldType::Float), Some(FieldType::Int)) => Some(FieldType::Float),
+        _ => Some(FieldType::Unknown),
+    }
+}

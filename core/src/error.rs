@@ -109,6 +109,14 @@ pub enum Error {
         /// What failed.
         message: String,
     },
+    /// A plugin library could not be loaded or used.
+    #[error("plugin {path}: {message}")]
+    Plugin {
+        /// The library file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
     /// Something else, from a connector.
     #[error("{connector}: {message}")]
     Other {

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod memory;
 pub mod merge;
+pub mod plugin;
 pub mod record;
 pub mod resolve;
 pub mod source;

@@ -358,3 +358,17 @@ impl Transaction for MemoryTransaction {
         Ok(())
     }
 }
+
+impl crate::plugin::Connector for MemoryConnector {
+    const NAME: &'static str = "memory";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    fn open(config: serde_json::Value, context: &crate::plugin::OpenContext) -> Result<Self> {
+        let name = if context.endpoint.is_empty() { "memory" } else { context.endpoint.as_str() };
+        MemoryConnector::from_config(name, config)
+    }
+
+    fn as_target(&self) -> Option<&dyn Target> {
+        Some(self)
+    }
+}

@@ -119,6 +119,25 @@ impl FileConnector {
     }
 }
 
+impl tandem_core::plugin::Connector for FileConnector {
+    const NAME: &'static str = CONNECTOR;
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    /// A relative `path` is resolved against the manifest's folder.
+    fn open(config: serde_json::Value, context: &tandem_core::plugin::OpenContext) -> Result<Self> {
+        let mut config: FileConfig =
+            serde_json::from_value(config).map_err(|e| Error::config(CONNECTOR, e.to_string()))?;
+        config.path = context.resolve(&config.path);
+        FileConnector::new(config)
+    }
+
+    fn as_target(&self) -> Option<&dyn tandem_core::Target> {
+        Some(self)
+    }
+}
+
+tandem_core::export_connector!(FileConnector);
+
 /// Runs blocking file work off the async threads.
 async fn blocking<T, F>(work: F) -> Result<T>
 where

@@ -346,10 +346,10 @@ impl<'a> Classifier<'a> {
 
     /// Takes in a delete reported by the streamed side.
     pub fn streamed_delete(&mut self, key: &Key) {
-        if let Some(i) = self.links.find(self.streamed_side(), key) {
-            if !self.decided[i as usize] {
-                self.decide_link(i, Now::Gone);
-            }
+        if let Some(i) = self.links.find(self.streamed_side(), key)
+            && !self.decided[i as usize]
+        {
+            self.decide_link(i, Now::Gone);
         }
     }
 

@@ -198,10 +198,10 @@ impl PairConfig {
         if jiff::tz::TimeZone::get(&self.time_zone).is_err() {
             return err(format!("time_zone: unknown time zone {:?}", self.time_zone));
         }
-        if let MatchRule::Fields(f) = &self.match_rule {
-            if f.is_empty() {
-                return err("match: name at least one field".into());
-            }
+        if let MatchRule::Fields(f) = &self.match_rule
+            && f.is_empty()
+        {
+            return err("match: name at least one field".into());
         }
         for c in self.filter.iter().chain(&self.inactive) {
             let needs_value = matches!(c.op, Op::Eq | Op::Ne | Op::Lt | Op::Gt);

@@ -409,3 +409,21 @@ async fn sqlx_admin(url: &str, db: &str) -> String {
     let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(url);
     format!("{base}/{db}")
 }
+
+#[tokio::test]
+async fn paired_records_that_differ_wait_as_a_conflict_and_resolve() {
+    let mut w = world(Mode::TwoWay, ResolverKind::Manual).await;
+    w.pair.match_rule = MatchRule::Fields(vec!["email".into()]);
+    w.pair.fields = Some(vec!["email".into(), "name".into()]);
+    w.a.put("people", Record::new("a1").with("id", "a1").with("email", "ann@x.org").with("name", "Ann"));
+    w.b.put("people", Record::new("b1").with("id", "b1").with("email", "ann@x.org").with("name", "Anne"));
+    let r = w.run().await.unwrap();
+    assert_eq!((r.counts.conflict, r.pending_conflicts), (1, 1));
+    let pending = w.engine.store().conflicts("people", true).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    w.engine.resolve(&w.pair, &w.ea, &w.eb, pending[0].id, Choice::TakeA).await.unwrap();
+    assert_eq!(w.field(&w.b, "b1", "name"), Some(Value::from("Ann")));
+    let r = w.run().await.unwrap();
+    assert_eq!((r.counts.conflict, r.counts.synchronized, r.pending_conflicts), (0, 1, 0));
+    assert_eq!(w.b.records("people").len(), 1, "no duplicate created");
+}

@@ -98,7 +98,14 @@ impl Engine {
             return Err(e);
         }
         let mut commit = Commit::new(run_id, pair.name.clone(), RunStatus::Completed);
-        match (&winner, row.link_id) {
+        // A conflict between two records paired this run has no link id
+        // yet: its link is found by key.
+        let link_id = match (row.link_id, &a_key) {
+            (Some(id), _) => Some(id),
+            (None, Some(k)) => self.store.link_by_key(&pair.name, Side::A, k).await?.map(|l| l.id),
+            (None, None) => None,
+        };
+        match (&winner, link_id) {
             (Some(r), id) => {
                 let h = r.content_hash();
                 commit.links.push(LinkUpdate {

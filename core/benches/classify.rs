@@ -36,19 +36,32 @@ fn links() -> Vec<LinkRow> {
                 hash_a: Some(h),
                 hash_b: Some(h),
                 disabled: false,
+                day: None,
             }
         })
         .collect()
 }
 
 fn classify(pair: &PairConfig, index: &LinkIndex) -> u64 {
-    let mut c = Classifier::new(pair, index, &ResolverKind::Manual, Mode::TwoWay, false, Side::B, HashMap::new());
+    let mut c = Classifier::new(
+        pair,
+        index,
+        &ResolverKind::Manual,
+        Mode::TwoWay,
+        false,
+        Side::B,
+        HashMap::new(),
+    );
     // B: 10k updates: i % 1000 in 500..509 (9k) and i % 1000 == 0 (1k, also changed on A).
     for i in (0..N).filter(|i| (500..509).contains(&(i % 1000)) || i % 1000 == 0) {
         c.prefetched(record(i, "b-edit"));
     }
     c.end_prefetch(false);
-    let bases: HashMap<i64, Record> = c.base_ids_needed().into_iter().map(|id| (id, record(id as u32 - 1, "base"))).collect();
+    let bases: HashMap<i64, Record> = c
+        .base_ids_needed()
+        .into_iter()
+        .map(|id| (id, record(id as u32 - 1, "base")))
+        .collect();
     c.set_bases(bases);
     // A: a full read; 8k updates (i % 1000 < 8), 1k deletes (i % 1000 == 999,
     // absent from the read) and 1k inserts.
@@ -77,15 +90,24 @@ fn bench(crit: &mut Criterion) {
     let decided = classify(&pair, &index);
     eprintln!("decisions per run: {decided}");
     let mut group = crit.benchmark_group("classify");
-    group.sample_size(10).measurement_time(Duration::from_secs(20));
-    group.bench_function("1m_linked_1pct_changed", |b| b.iter(|| classify(&pair, &index)));
-    group.bench_function("index_1m_links", |b| b.iter(|| LinkIndex::new(links()).len()));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
+    group.bench_function("1m_linked_1pct_changed", |b| {
+        b.iter(|| classify(&pair, &index))
+    });
+    group.bench_function("index_1m_links", |b| {
+        b.iter(|| LinkIndex::new(links()).len())
+    });
     group.finish();
 }
 
 fn peak_rss() {
     if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
-        for line in status.lines().filter(|l| l.starts_with("VmHWM") || l.starts_with("VmRSS")) {
+        for line in status
+            .lines()
+            .filter(|l| l.starts_with("VmHWM") || l.starts_with("VmRSS"))
+        {
             eprintln!("{line}");
         }
     }

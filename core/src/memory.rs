@@ -364,7 +364,11 @@ impl crate::plugin::Connector for MemoryConnector {
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
     fn open(config: serde_json::Value, context: &crate::plugin::OpenContext) -> Result<Self> {
-        let name = if context.endpoint.is_empty() { "memory" } else { context.endpoint.as_str() };
+        let name = if context.endpoint.is_empty() {
+            "memory"
+        } else {
+            context.endpoint.as_str()
+        };
         MemoryConnector::from_config(name, config)
     }
 

@@ -1,7 +1,9 @@
 //! The engine as users rely on it, on the in-memory reference connector and
 //! the SQLite state store (and PostgreSQL when `TANDEM_TEST_PG_URL` is set).
 
-use tandem_core::engine::{Category, Choice, Endpoint, Engine, MatchRule, Mode, PairConfig, RunOptions};
+use tandem_core::engine::{
+    Category, Choice, Endpoint, Engine, MatchRule, Mode, PairConfig, RunOptions,
+};
 use tandem_core::memory::MemoryConnector;
 use tandem_core::store::{RunStatus, StateStore};
 use tandem_core::{Error, Record, ResolverKind, Value};
@@ -42,7 +44,10 @@ async fn world_on(url: &str, dir: tempfile::TempDir, mode: Mode, resolver: Resol
 }
 
 fn person(id: u32, name: &str, city: &str) -> Record {
-    Record::new(id.to_string()).with("id", id.to_string()).with("name", name).with("city", city)
+    Record::new(id.to_string())
+        .with("id", id.to_string())
+        .with("name", name)
+        .with("city", city)
 }
 
 fn at(secs: i64) -> jiff::Timestamp {
@@ -54,7 +59,10 @@ impl World {
         self.run_with(RunOptions::new()).await
     }
 
-    async fn run_with(&self, opts: RunOptions) -> tandem_core::Result<tandem_core::engine::RunReport> {
+    async fn run_with(
+        &self,
+        opts: RunOptions,
+    ) -> tandem_core::Result<tandem_core::engine::RunReport> {
         self.engine.run(&self.pair, &self.ea, &self.eb, opts).await
     }
 
@@ -67,7 +75,12 @@ impl World {
     fn names(&self, c: &MemoryConnector) -> Vec<(String, String)> {
         c.records("people")
             .into_iter()
-            .map(|r| (r.key.to_string(), r.get("name").map(|v| v.to_string()).unwrap_or_default()))
+            .map(|r| {
+                (
+                    r.key.to_string(),
+                    r.get("name").map(|v| v.to_string()).unwrap_or_default(),
+                )
+            })
             .collect()
     }
 
@@ -78,10 +91,18 @@ impl World {
     /// Both sides have the same records with the same content.
     fn assert_in_step(&self) {
         let (ra, rb) = (self.a.records("people"), self.b.records("people"));
-        assert_eq!(ra.len(), rb.len(), "both sides hold the same number of records");
+        assert_eq!(
+            ra.len(),
+            rb.len(),
+            "both sides hold the same number of records"
+        );
         for (x, y) in ra.iter().zip(&rb) {
             assert_eq!(x.key, y.key);
-            assert!(x.same_content(y), "record {} differs: {x:?} vs {y:?}", x.key);
+            assert!(
+                x.same_content(y),
+                "record {} differs: {x:?} vs {y:?}",
+                x.key
+            );
         }
     }
 }
@@ -99,7 +120,10 @@ async fn one_way_initial_then_incremental_insert_update_delete() {
     w.a.put("people", person(2, "Two", "Oslo"));
     w.a.remove("people", "3");
     let r = w.run().await.unwrap();
-    assert_eq!((r.counts.created_b, r.counts.updated_b, r.counts.deleted_b), (1, 1, 1));
+    assert_eq!(
+        (r.counts.created_b, r.counts.updated_b, r.counts.deleted_b),
+        (1, 1, 1)
+    );
     assert_eq!(r.counts.synchronized, 3, "records 1, 4 and 5 are untouched");
     w.assert_in_step();
     assert_eq!(w.field(&w.b, "2", "name"), Some(Value::from("Two")));
@@ -127,11 +151,24 @@ async fn categories_cover_every_record_exactly_once() {
     w.a.remove("people", "4"); // deleted
     w.b.put("people", person(9, "New", "Oslo")); // new
     w.a.put("people", person(5, "P5", "gone")); // inactive
-    w.engine.store().set_disabled("people", tandem_core::store::Side::A, &"6".into(), true).await.unwrap();
+    w.engine
+        .store()
+        .set_disabled("people", tandem_core::store::Side::A, &"6".into(), true)
+        .await
+        .unwrap();
     let r = w.run().await.unwrap();
     let c = &r.counts;
     assert_eq!(
-        (c.changed_a, c.changed_b, c.conflict, c.deleted, c.new, c.inactive, c.disabled, c.synchronized),
+        (
+            c.changed_a,
+            c.changed_b,
+            c.conflict,
+            c.deleted,
+            c.new,
+            c.inactive,
+            c.disabled,
+            c.synchronized
+        ),
         (1, 1, 1, 1, 1, 1, 1, 2)
     );
     let total: u64 = Category::ALL.iter().map(|cat| cat.count(c)).sum();
@@ -146,7 +183,10 @@ async fn disjoint_field_edits_merge_without_conflict() {
     w.a.put("people", person(1, "Anna", "Oslo"));
     w.b.put("people", person(1, "P1", "Bergen"));
     let r = w.run().await.unwrap();
-    assert_eq!((r.counts.merged, r.counts.conflict, r.pending_conflicts), (1, 0, 0));
+    assert_eq!(
+        (r.counts.merged, r.counts.conflict, r.pending_conflicts),
+        (1, 0, 0)
+    );
     for side in [&w.a, &w.b] {
         assert_eq!(w.field(side, "1", "name"), Some(Value::from("Anna")));
         assert_eq!(w.field(side, "1", "city"), Some(Value::from("Bergen")));
@@ -173,7 +213,10 @@ async fn conflict_a_wins() {
     w.assert_in_step();
     let logged = w.engine.store().conflicts("people", false).await.unwrap();
     assert_eq!(logged.len(), 1);
-    let loser = logged[0].loser.as_ref().expect("the losing version is recorded");
+    let loser = logged[0]
+        .loser
+        .as_ref()
+        .expect("the losing version is recorded");
     assert_eq!(loser.get("name"), Some(&Value::from("From B")));
     assert_eq!(logged[0].resolved_by.as_deref(), Some("a_wins"));
 }
@@ -185,14 +228,21 @@ async fn conflict_b_wins() {
     assert_eq!(w.field(&w.a, "1", "name"), Some(Value::from("From B")));
     w.assert_in_step();
     let logged = w.engine.store().conflicts("people", false).await.unwrap();
-    assert_eq!(logged[0].loser.as_ref().unwrap().get("name"), Some(&Value::from("From A")));
+    assert_eq!(
+        logged[0].loser.as_ref().unwrap().get("name"),
+        Some(&Value::from("From A"))
+    );
 }
 
 #[tokio::test]
 async fn conflict_newest_wins() {
     let w = conflicted(ResolverKind::Newest).await;
     w.run().await.unwrap();
-    assert_eq!(w.field(&w.b, "1", "name"), Some(Value::from("From A")), "A's edit is newer");
+    assert_eq!(
+        w.field(&w.b, "1", "name"),
+        Some(Value::from("From A")),
+        "A's edit is newer"
+    );
     w.assert_in_step();
 }
 
@@ -207,7 +257,11 @@ async fn conflict_field_merge_keeps_one_sided_edits_and_takes_newer_for_both() {
     let r = w.run().await.unwrap();
     assert_eq!(r.counts.conflict, 1);
     for side in [&w.a, &w.b] {
-        assert_eq!(w.field(side, "1", "name"), Some(Value::from("Name B")), "B is newer for the shared field");
+        assert_eq!(
+            w.field(side, "1", "name"),
+            Some(Value::from("Name B")),
+            "B is newer for the shared field"
+        );
         assert_eq!(w.field(side, "1", "city"), Some(Value::from("Bergen")));
     }
 }
@@ -217,7 +271,11 @@ async fn conflict_manual_waits_and_is_resolved_later() {
     let w = conflicted(ResolverKind::Manual).await;
     let r = w.run().await.unwrap();
     assert_eq!((r.counts.conflict, r.pending_conflicts), (1, 1));
-    assert_eq!(w.field(&w.a, "1", "name"), Some(Value::from("From A")), "nothing applied yet");
+    assert_eq!(
+        w.field(&w.a, "1", "name"),
+        Some(Value::from("From A")),
+        "nothing applied yet"
+    );
     assert_eq!(w.field(&w.b, "1", "name"), Some(Value::from("From B")));
     // Still waiting on the next run, and not queued twice.
     let r = w.run().await.unwrap();
@@ -225,13 +283,29 @@ async fn conflict_manual_waits_and_is_resolved_later() {
     let pending = w.engine.store().conflicts("people", true).await.unwrap();
     assert_eq!(pending.len(), 1);
 
-    w.engine.resolve(&w.pair, &w.ea, &w.eb, pending[0].id, Choice::TakeB).await.unwrap();
+    w.engine
+        .resolve(&w.pair, &w.ea, &w.eb, pending[0].id, Choice::TakeB)
+        .await
+        .unwrap();
     assert_eq!(w.field(&w.a, "1", "name"), Some(Value::from("From B")));
     w.assert_in_step();
-    let row = w.engine.store().conflict(pending[0].id).await.unwrap().unwrap();
+    let row = w
+        .engine
+        .store()
+        .conflict(pending[0].id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(row.loser.unwrap().get("name"), Some(&Value::from("From A")));
     let r = w.run().await.unwrap();
-    assert_eq!((r.counts.conflict, r.pending_conflicts, r.counts.synchronized), (0, 0, 3));
+    assert_eq!(
+        (
+            r.counts.conflict,
+            r.pending_conflicts,
+            r.counts.synchronized
+        ),
+        (0, 0, 3)
+    );
 }
 
 #[tokio::test]
@@ -240,7 +314,10 @@ async fn manual_conflict_resolved_with_a_merged_record() {
     w.run().await.unwrap();
     let id = w.engine.store().conflicts("people", true).await.unwrap()[0].id;
     let merged = person(1, "Merged", "Bergen");
-    w.engine.resolve(&w.pair, &w.ea, &w.eb, id, Choice::Merged(merged)).await.unwrap();
+    w.engine
+        .resolve(&w.pair, &w.ea, &w.eb, id, Choice::Merged(merged))
+        .await
+        .unwrap();
     assert_eq!(w.field(&w.a, "1", "name"), Some(Value::from("Merged")));
     w.assert_in_step();
     assert_eq!(w.run().await.unwrap().counts.synchronized, 3);
@@ -252,17 +329,51 @@ async fn pairing_by_email_links_instead_of_duplicating() {
     w.pair.match_rule = MatchRule::Fields(vec!["email".into()]);
     // Each system numbers its own records: the ids are not synced.
     w.pair.fields = Some(vec!["email".into(), "name".into()]);
-    w.a.put("people", Record::new("a1").with("id", "a1").with("email", "Ann@X.org").with("name", "Ann"));
-    w.a.put("people", Record::new("a2").with("id", "a2").with("email", "bob@x.org").with("name", "Bob"));
-    w.b.put("people", Record::new("b7").with("id", "b7").with("email", "ann@x.org").with("name", "Ann"));
+    w.a.put(
+        "people",
+        Record::new("a1")
+            .with("id", "a1")
+            .with("email", "Ann@X.org")
+            .with("name", "Ann"),
+    );
+    w.a.put(
+        "people",
+        Record::new("a2")
+            .with("id", "a2")
+            .with("email", "bob@x.org")
+            .with("name", "Bob"),
+    );
+    w.b.put(
+        "people",
+        Record::new("b7")
+            .with("id", "b7")
+            .with("email", "ann@x.org")
+            .with("name", "Ann"),
+    );
     let r = w.run().await.unwrap();
     assert_eq!(r.counts.created_b, 1, "only Bob is created on B");
     assert_eq!(w.b.records("people").len(), 2);
-    assert_eq!(w.a.records("people").len(), 2, "Ann on B is paired, not copied to A");
-    let link = w.engine.store().link_by_key("people", tandem_core::store::Side::A, &"a1".into()).await.unwrap().unwrap();
+    assert_eq!(
+        w.a.records("people").len(),
+        2,
+        "Ann on B is paired, not copied to A"
+    );
+    let link = w
+        .engine
+        .store()
+        .link_by_key("people", tandem_core::store::Side::A, &"a1".into())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(link.b_key.unwrap().as_str(), "b7");
     // An edit on B's Ann now flows to A's Ann.
-    w.b.put("people", Record::new("b7").with("id", "b7").with("email", "ann@x.org").with("name", "Annie"));
+    w.b.put(
+        "people",
+        Record::new("b7")
+            .with("id", "b7")
+            .with("email", "ann@x.org")
+            .with("name", "Annie"),
+    );
     w.run().await.unwrap();
     assert_eq!(w.field(&w.a, "a1", "name"), Some(Value::from("Annie")));
 }
@@ -280,7 +391,11 @@ async fn mass_delete_is_stopped_by_the_guard_unless_forced() {
     assert!(err.to_string().contains("max_delete"), "{err}");
     assert_eq!(w.b.records("people").len(), 10, "nothing deleted");
     let (runs, _) = w.engine.store().runs(Some("people"), 1, 10).await.unwrap();
-    assert_eq!(runs[0].status, RunStatus::Error, "the refused run is recorded as failed");
+    assert_eq!(
+        runs[0].status,
+        RunStatus::Error,
+        "the refused run is recorded as failed"
+    );
     let r = w.run_with(RunOptions::new().force(true)).await.unwrap();
     assert_eq!(r.counts.deleted_b, 6);
     assert_eq!(w.b.records("people").len(), 4);
@@ -296,7 +411,10 @@ async fn empty_side_guard() {
         w.b.remove("people", &i.to_string());
     }
     // Read B in full, as a source without cursors would be.
-    let err = w.run_with(RunOptions::new().mode(Mode::Full)).await.unwrap_err();
+    let err = w
+        .run_with(RunOptions::new().mode(Mode::Full))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("empty-side"), "{err}");
     assert_eq!(w.a.records("people").len(), 3);
 }
@@ -311,7 +429,14 @@ async fn dry_run_changes_nothing() {
     assert!(w.b.records("people").is_empty());
     let (runs, total) = w.engine.store().runs(None, 1, 10).await.unwrap();
     assert_eq!((runs.len(), total), (0, 0));
-    assert!(w.engine.store().load_links("people").await.unwrap().is_empty());
+    assert!(
+        w.engine
+            .store()
+            .load_links("people")
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // The real run then does what the plan said.
     let r = w.run().await.unwrap();
     assert_eq!(r.counts.created_b, 4);
@@ -342,7 +467,11 @@ async fn failing_target_leaves_it_as_before_and_next_run_completes() {
     let r = w.run().await.unwrap();
     assert_eq!((r.counts.updated_b, r.counts.created_b), (30, 50));
     w.assert_in_step();
-    assert_eq!(w.b.records("people").len(), 150, "nothing lost or duplicated");
+    assert_eq!(
+        w.b.records("people").len(),
+        150,
+        "nothing lost or duplicated"
+    );
     assert_eq!(w.run().await.unwrap().counts.synchronized, 150);
 }
 
@@ -353,11 +482,27 @@ async fn receive_refuses_to_discard_unsent_changes_without_force() {
     w.run().await.unwrap();
     w.a.put("people", person(1, "local edit", "Oslo"));
     w.b.put("people", person(2, "remote edit", "Oslo"));
-    let err = w.run_with(RunOptions::new().mode(Mode::Receive)).await.unwrap_err();
-    assert!(matches!(err, Error::Guard { .. }) && err.to_string().contains("unsent"), "{err}");
-    assert_eq!(w.field(&w.a, "2", "name"), Some(Value::from("P2")), "nothing received");
-    w.run_with(RunOptions::new().mode(Mode::Receive).force(true)).await.unwrap();
-    assert_eq!(w.field(&w.a, "1", "name"), Some(Value::from("P1")), "the local edit is replaced by B's");
+    let err = w
+        .run_with(RunOptions::new().mode(Mode::Receive))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Guard { .. }) && err.to_string().contains("unsent"),
+        "{err}"
+    );
+    assert_eq!(
+        w.field(&w.a, "2", "name"),
+        Some(Value::from("P2")),
+        "nothing received"
+    );
+    w.run_with(RunOptions::new().mode(Mode::Receive).force(true))
+        .await
+        .unwrap();
+    assert_eq!(
+        w.field(&w.a, "1", "name"),
+        Some(Value::from("P1")),
+        "the local edit is replaced by B's"
+    );
     assert_eq!(w.field(&w.a, "2", "name"), Some(Value::from("remote edit")));
     w.assert_in_step();
 }
@@ -373,7 +518,15 @@ async fn two_way_moves_inserts_updates_and_deletes_both_ways() {
     w.b.put("people", person(3, "B3", "Oslo"));
     w.a.put("people", person(4, "A4", "Oslo"));
     let r = w.run().await.unwrap();
-    assert_eq!((r.counts.new, r.counts.deleted, r.counts.changed_a, r.counts.changed_b), (1, 2, 1, 1));
+    assert_eq!(
+        (
+            r.counts.new,
+            r.counts.deleted,
+            r.counts.changed_a,
+            r.counts.changed_b
+        ),
+        (1, 2, 1, 1)
+    );
     w.assert_in_step();
     assert_eq!(w.a.records("people").len(), 5);
 }
@@ -386,16 +539,28 @@ async fn state_store_on_postgres() {
     };
     let db = format!("tandem_engine_{}", std::process::id());
     let admin = sqlx_admin(&url, &db).await;
-    let w = world_on(&admin, tempfile::tempdir().unwrap(), Mode::TwoWay, ResolverKind::Manual).await;
+    let w = world_on(
+        &admin,
+        tempfile::tempdir().unwrap(),
+        Mode::TwoWay,
+        ResolverKind::Manual,
+    )
+    .await;
     w.seed_a(20);
     w.run().await.unwrap();
     w.a.put("people", person(1, "A", "Oslo"));
     w.b.put("people", person(1, "B", "Oslo"));
     w.b.put("people", person(2, "B2", "Oslo"));
     let r = w.run().await.unwrap();
-    assert_eq!((r.counts.conflict, r.counts.changed_b, r.pending_conflicts), (1, 1, 1));
+    assert_eq!(
+        (r.counts.conflict, r.counts.changed_b, r.pending_conflicts),
+        (1, 1, 1)
+    );
     let id = w.engine.store().conflicts("people", true).await.unwrap()[0].id;
-    w.engine.resolve(&w.pair, &w.ea, &w.eb, id, Choice::TakeA).await.unwrap();
+    w.engine
+        .resolve(&w.pair, &w.ea, &w.eb, id, Choice::TakeA)
+        .await
+        .unwrap();
     w.assert_in_step();
     assert_eq!(w.run().await.unwrap().counts.synchronized, 20);
 }
@@ -403,9 +568,15 @@ async fn state_store_on_postgres() {
 /// Creates a fresh database on the server of `url` and returns its URL.
 async fn sqlx_admin(url: &str, db: &str) -> String {
     use sea_orm::{ConnectionTrait, Database};
-    let conn = Database::connect(url).await.expect("connect to TANDEM_TEST_PG_URL");
-    let _ = conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {db}")).await;
-    conn.execute_unprepared(&format!("CREATE DATABASE {db}")).await.unwrap();
+    let conn = Database::connect(url)
+        .await
+        .expect("connect to TANDEM_TEST_PG_URL");
+    let _ = conn
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {db}"))
+        .await;
+    conn.execute_unprepared(&format!("CREATE DATABASE {db}"))
+        .await
+        .unwrap();
     let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(url);
     format!("{base}/{db}")
 }
@@ -415,15 +586,37 @@ async fn paired_records_that_differ_wait_as_a_conflict_and_resolve() {
     let mut w = world(Mode::TwoWay, ResolverKind::Manual).await;
     w.pair.match_rule = MatchRule::Fields(vec!["email".into()]);
     w.pair.fields = Some(vec!["email".into(), "name".into()]);
-    w.a.put("people", Record::new("a1").with("id", "a1").with("email", "ann@x.org").with("name", "Ann"));
-    w.b.put("people", Record::new("b1").with("id", "b1").with("email", "ann@x.org").with("name", "Anne"));
+    w.a.put(
+        "people",
+        Record::new("a1")
+            .with("id", "a1")
+            .with("email", "ann@x.org")
+            .with("name", "Ann"),
+    );
+    w.b.put(
+        "people",
+        Record::new("b1")
+            .with("id", "b1")
+            .with("email", "ann@x.org")
+            .with("name", "Anne"),
+    );
     let r = w.run().await.unwrap();
     assert_eq!((r.counts.conflict, r.pending_conflicts), (1, 1));
     let pending = w.engine.store().conflicts("people", true).await.unwrap();
     assert_eq!(pending.len(), 1);
-    w.engine.resolve(&w.pair, &w.ea, &w.eb, pending[0].id, Choice::TakeA).await.unwrap();
+    w.engine
+        .resolve(&w.pair, &w.ea, &w.eb, pending[0].id, Choice::TakeA)
+        .await
+        .unwrap();
     assert_eq!(w.field(&w.b, "b1", "name"), Some(Value::from("Ann")));
     let r = w.run().await.unwrap();
-    assert_eq!((r.counts.conflict, r.counts.synchronized, r.pending_conflicts), (0, 1, 0));
+    assert_eq!(
+        (
+            r.counts.conflict,
+            r.counts.synchronized,
+            r.pending_conflicts
+        ),
+        (0, 1, 0)
+    );
     assert_eq!(w.b.records("people").len(), 1, "no duplicate created");
 }

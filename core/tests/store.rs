@@ -152,6 +152,7 @@ fn insert(a: Option<&str>, b: Option<&str>, hash: u64) -> LinkUpdate {
         hash_b: Some(hash),
         base: None,
         disabled: false,
+        day: None,
     }
 }
 
@@ -188,6 +189,7 @@ async fn commit_round_trip(_url: &str, store: StateStore) {
         insert(Some("2"), Some("b2"), 1 << 63),
         LinkUpdate {
             disabled: true,
+            day: None,
             hash_a: None,
             hash_b: None,
             ..insert(Some("3"), None, 0)

@@ -237,7 +237,10 @@ impl<'a> Classifier<'a> {
             mode,
             force,
             prefetched_side,
-            p: Prefetched { seen: vec![false; n], ..Default::default() },
+            p: Prefetched {
+                seen: vec![false; n],
+                ..Default::default()
+            },
             s_seen: vec![false; n],
             s_read: 0,
             decided: vec![false; n],
@@ -297,7 +300,11 @@ impl<'a> Classifier<'a> {
     /// The link ids whose stored base a merge may need: those changed on
     /// the prefetched side.
     pub fn base_ids_needed(&self) -> Vec<i64> {
-        self.p.changed.keys().map(|&i| self.links.row(i).id).collect()
+        self.p
+            .changed
+            .keys()
+            .map(|&i| self.links.row(i).id)
+            .collect()
     }
 
     /// Hands over the stored bases asked for by [`Self::base_ids_needed`].
@@ -312,7 +319,11 @@ impl<'a> Classifier<'a> {
         }
         let gone = if self.p.snapshot {
             (0..self.links.len())
-                .filter(|&i| !self.p.seen[i] && self.links.rows()[i].a_key.is_some() && !self.links.rows()[i].disabled)
+                .filter(|&i| {
+                    !self.p.seen[i]
+                        && self.links.rows()[i].a_key.is_some()
+                        && !self.links.rows()[i].disabled
+                })
                 .count() as u64
         } else {
             self.p.deleted.len() as u64
@@ -364,7 +375,11 @@ impl<'a> Classifier<'a> {
             if self.decided[i as usize] {
                 continue;
             }
-            let now = if snapshot && !self.s_seen[i as usize] { Now::Gone } else { Now::Same(None) };
+            let now = if snapshot && !self.s_seen[i as usize] {
+                Now::Gone
+            } else {
+                Now::Same(None)
+            };
             self.decide_link(i, now);
         }
         let p_side = self.prefetched_side;
@@ -425,7 +440,11 @@ impl<'a> Classifier<'a> {
             Side::A => (p_now, s_now),
             Side::B => (s_now, p_now),
         };
-        if [present(a), present(b)].into_iter().flatten().any(|r| self.pair.is_inactive(r)) {
+        if [present(a), present(b)]
+            .into_iter()
+            .flatten()
+            .any(|r| self.pair.is_inactive(r))
+        {
             d.category = Category::Inactive;
             return self.push(d);
         }
@@ -435,7 +454,11 @@ impl<'a> Classifier<'a> {
             // resolved, or until both sides come to hold the same content.
             let converged = match (a, b) {
                 (Now::Changed(ra, ha), Now::Changed(rb, hb)) if ha == hb || ra.same_content(rb) => {
-                    d.base = BaseChange::Set { hash_a: ha, hash_b: hb, record: ra.clone() };
+                    d.base = BaseChange::Set {
+                        hash_a: ha,
+                        hash_b: hb,
+                        record: ra.clone(),
+                    };
                     true
                 }
                 _ => false,
@@ -465,15 +488,27 @@ impl<'a> Classifier<'a> {
             (Now::Changed(ra, ha), Now::Same(_)) => {
                 d.category = Category::ChangedA;
                 d.write_b = Some(Write::Upsert(ra.clone()));
-                d.base = BaseChange::Set { hash_a: ha, hash_b: ha, record: ra.clone() };
+                d.base = BaseChange::Set {
+                    hash_a: ha,
+                    hash_b: ha,
+                    record: ra.clone(),
+                };
             }
             (Now::Same(_), Now::Changed(rb, hb)) => {
                 d.category = Category::ChangedB;
                 d.write_a = Some(Write::Upsert(rb.clone()));
-                d.base = BaseChange::Set { hash_a: hb, hash_b: hb, record: rb.clone() };
+                d.base = BaseChange::Set {
+                    hash_a: hb,
+                    hash_b: hb,
+                    record: rb.clone(),
+                };
             }
             (Now::Changed(ra, ha), Now::Changed(rb, hb)) if ha == hb || ra.same_content(rb) => {
-                d.base = BaseChange::Set { hash_a: ha, hash_b: hb, record: ra.clone() };
+                d.base = BaseChange::Set {
+                    hash_a: ha,
+                    hash_b: hb,
+                    record: ra.clone(),
+                };
             }
             (Now::Changed(ra, _), Now::Changed(rb, _)) => {
                 let base = self.bases.get(&id);
@@ -484,7 +519,11 @@ impl<'a> Classifier<'a> {
                         d.category = Category::Merged;
                         d.write_a = Some(Write::Upsert(outcome.merged.clone()));
                         d.write_b = Some(Write::Upsert(outcome.merged.clone()));
-                        d.base = BaseChange::Set { hash_a: h, hash_b: h, record: outcome.merged };
+                        d.base = BaseChange::Set {
+                            hash_a: h,
+                            hash_b: h,
+                            record: outcome.merged,
+                        };
                         return;
                     }
                 }
@@ -513,9 +552,22 @@ impl<'a> Classifier<'a> {
         }
     }
 
-    fn conflict(&self, d: &mut Decision, a: Option<&Record>, b: Option<&Record>, base: Option<Record>, pending: Option<i64>) {
+    fn conflict(
+        &self,
+        d: &mut Decision,
+        a: Option<&Record>,
+        b: Option<&Record>,
+        base: Option<Record>,
+        pending: Option<i64>,
+    ) {
         d.category = Category::Conflict;
-        let conflict = Conflict { a_key: d.a_key.clone(), b_key: d.b_key.clone(), a: a.cloned(), b: b.cloned(), base };
+        let conflict = Conflict {
+            a_key: d.a_key.clone(),
+            b_key: d.b_key.clone(),
+            a: a.cloned(),
+            b: b.cloned(),
+            base,
+        };
         let resolution = self.resolver.resolve(&conflict);
         apply_resolution(d, &resolution, a, b);
         let loser = match resolution {
@@ -525,10 +577,20 @@ impl<'a> Classifier<'a> {
         };
         match resolution {
             Resolution::Defer if pending.is_some() => {}
-            Resolution::Defer => d.conflict = Some(ConflictNote { conflict, resolution: None, loser: None }),
+            Resolution::Defer => {
+                d.conflict = Some(ConflictNote {
+                    conflict,
+                    resolution: None,
+                    loser: None,
+                })
+            }
             r => {
                 d.closes = pending;
-                d.conflict = Some(ConflictNote { conflict, resolution: Some(r), loser });
+                d.conflict = Some(ConflictNote {
+                    conflict,
+                    resolution: Some(r),
+                    loser,
+                });
             }
         }
     }
@@ -573,21 +635,45 @@ impl<'a> Classifier<'a> {
         }
         let (ha, hb) = (a.content_hash(), b.content_hash());
         if ha == hb || a.same_content(&b) {
-            d.base = BaseChange::Set { hash_a: ha, hash_b: hb, record: a };
+            d.base = BaseChange::Set {
+                hash_a: ha,
+                hash_b: hb,
+                record: a,
+            };
             return self.push(d);
         }
         match self.mode {
-            Mode::Send => one_way(&mut d, Now::Changed(&a, ha), Now::Changed(&b, hb), Side::A, false),
-            Mode::Receive => one_way(&mut d, Now::Changed(&b, hb), Now::Changed(&a, ha), Side::B, self.force),
+            Mode::Send => one_way(
+                &mut d,
+                Now::Changed(&a, ha),
+                Now::Changed(&b, hb),
+                Side::A,
+                false,
+            ),
+            Mode::Receive => one_way(
+                &mut d,
+                Now::Changed(&b, hb),
+                Now::Changed(&a, ha),
+                Side::B,
+                self.force,
+            ),
             Mode::TwoWay | Mode::Full => {
                 self.conflict(&mut d, Some(&a), Some(&b), None, None);
                 if matches!(d.base, BaseChange::Keep) {
                     // Linked, with no base: it stays a conflict until resolved.
-                    d.base = BaseChange::Set { hash_a: 0, hash_b: 0, record: Record::new(a.key.clone()) };
+                    d.base = BaseChange::Set {
+                        hash_a: 0,
+                        hash_b: 0,
+                        record: Record::new(a.key.clone()),
+                    };
                 }
             }
         }
-        d.category = if d.conflict.is_some() { Category::Conflict } else { Category::New };
+        d.category = if d.conflict.is_some() {
+            Category::Conflict
+        } else {
+            Category::New
+        };
         self.push(d);
     }
 
@@ -622,7 +708,11 @@ impl<'a> Classifier<'a> {
                 Side::A => (d.a_key, d.write_b) = (Some(key), write),
                 Side::B => (d.b_key, d.write_a) = (Some(key), write),
             }
-            d.base = BaseChange::Set { hash_a: h, hash_b: h, record };
+            d.base = BaseChange::Set {
+                hash_a: h,
+                hash_b: h,
+                record,
+            };
         } else if self.mode == Mode::Receive && self.force {
             // A replica of B: what only A has goes.
             d.write_a = Some(Write::Delete(key));
@@ -682,7 +772,11 @@ fn one_way(d: &mut Decision, src: Now<'_>, dst: Now<'_>, src_side: Side, restore
         (Now::Changed(r, h), _) => {
             d.category = changed_src;
             write = Some(Write::Upsert(r.clone()));
-            d.base = BaseChange::Set { hash_a: h, hash_b: h, record: r.clone() };
+            d.base = BaseChange::Set {
+                hash_a: h,
+                hash_b: h,
+                record: r.clone(),
+            };
         }
         (Now::Gone, Now::Gone) => {
             d.category = Category::Deleted;
@@ -695,11 +789,19 @@ fn one_way(d: &mut Decision, src: Now<'_>, dst: Now<'_>, src_side: Side, restore
         }
         (Now::Same(_), Now::Same(_)) => {}
         (Now::Same(r), Now::Changed(..)) | (Now::Same(r), Now::Gone) => {
-            d.category = if matches!(dst, Now::Gone) { Category::Deleted } else { changed_dst };
+            d.category = if matches!(dst, Now::Gone) {
+                Category::Deleted
+            } else {
+                changed_dst
+            };
             if let (true, Some(r)) = (restore, r) {
                 let h = r.content_hash();
                 write = Some(Write::Upsert(r.clone()));
-                d.base = BaseChange::Set { hash_a: h, hash_b: h, record: r.clone() };
+                d.base = BaseChange::Set {
+                    hash_a: h,
+                    hash_b: h,
+                    record: r.clone(),
+                };
             }
         }
     }
@@ -709,7 +811,12 @@ fn one_way(d: &mut Decision, src: Now<'_>, dst: Now<'_>, src_side: Side, restore
     }
 }
 
-fn apply_resolution(d: &mut Decision, resolution: &Resolution, a: Option<&Record>, b: Option<&Record>) {
+fn apply_resolution(
+    d: &mut Decision,
+    resolution: &Resolution,
+    a: Option<&Record>,
+    b: Option<&Record>,
+) {
     let take = |d: &mut Decision, winner: Option<&Record>, to: Side| {
         let key = match to {
             Side::A => d.a_key.clone(),
@@ -718,7 +825,11 @@ fn apply_resolution(d: &mut Decision, resolution: &Resolution, a: Option<&Record
         let write = match winner {
             Some(r) => {
                 let h = r.content_hash();
-                d.base = BaseChange::Set { hash_a: h, hash_b: h, record: r.clone() };
+                d.base = BaseChange::Set {
+                    hash_a: h,
+                    hash_b: h,
+                    record: r.clone(),
+                };
                 Some(Write::Upsert(r.clone()))
             }
             None => {
@@ -738,7 +849,11 @@ fn apply_resolution(d: &mut Decision, resolution: &Resolution, a: Option<&Record
             let h = m.content_hash();
             d.write_a = Some(Write::Upsert(m.clone()));
             d.write_b = Some(Write::Upsert(m.clone()));
-            d.base = BaseChange::Set { hash_a: h, hash_b: h, record: m.clone() };
+            d.base = BaseChange::Set {
+                hash_a: h,
+                hash_b: h,
+                record: m.clone(),
+            };
         }
         Resolution::Skip | Resolution::Defer => {}
     }

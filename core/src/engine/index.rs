@@ -53,8 +53,14 @@ impl LinkIndex {
     /// Indexes the links.
     pub fn new(rows: Vec<LinkRow>) -> Self {
         let mut index = LinkIndex {
-            by_a: KeyIndex { by_hash: HashIndex::with_capacity_and_hasher(rows.len(), Default::default()), ..Default::default() },
-            by_b: KeyIndex { by_hash: HashIndex::with_capacity_and_hasher(rows.len(), Default::default()), ..Default::default() },
+            by_a: KeyIndex {
+                by_hash: HashIndex::with_capacity_and_hasher(rows.len(), Default::default()),
+                ..Default::default()
+            },
+            by_b: KeyIndex {
+                by_hash: HashIndex::with_capacity_and_hasher(rows.len(), Default::default()),
+                ..Default::default()
+            },
             rows: Vec::new(),
         };
         for (i, row) in rows.iter().enumerate() {
@@ -106,7 +112,10 @@ impl LinkIndex {
 
     /// How many links have a key on `side`.
     pub fn count(&self, side: Side) -> usize {
-        self.rows.iter().filter(|r| key_of(r, side).is_some()).count()
+        self.rows
+            .iter()
+            .filter(|r| key_of(r, side).is_some())
+            .count()
     }
 }
 

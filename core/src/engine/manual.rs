@@ -38,7 +38,9 @@ impl Engine {
             .filter(|c| c.pair == pair.name)
             .ok_or_else(|| config_err(format!("no conflict {conflict_id} in this pair")))?;
         if row.status != ConflictStatus::Pending {
-            return Err(config_err(format!("conflict {conflict_id} is already resolved")));
+            return Err(config_err(format!(
+                "conflict {conflict_id} is already resolved"
+            )));
         }
         let (a_key, b_key) = (row.conflict.a_key.clone(), row.conflict.b_key.clone());
         let current_a = current(pair, a, Side::A, &pair.a_entity, a_key.as_ref()).await?;
@@ -48,7 +50,10 @@ impl Engine {
             Choice::TakeB => (current_b.clone(), current_a.clone(), Resolution::TakeB),
             Choice::Merged(m) => (Some(m.clone()), None, Resolution::Merged(m.clone())),
         };
-        let run_id = self.store.start_run(&pair.name, "resolve", "manual", false).await?;
+        let run_id = self
+            .store
+            .start_run(&pair.name, "resolve", "manual", false)
+            .await?;
         let result = async {
             for (side, end, entity, key) in [
                 (Side::A, a, &pair.a_entity, a_key.clone()),
@@ -94,7 +99,9 @@ impl Engine {
                 location: None,
                 message: e.to_string(),
             }];
-            self.store.finish_run(run_id, RunStatus::Error, &Default::default(), &errors).await?;
+            self.store
+                .finish_run(run_id, RunStatus::Error, &Default::default(), &errors)
+                .await?;
             return Err(e);
         }
         let mut commit = Commit::new(run_id, pair.name.clone(), RunStatus::Completed);
@@ -102,7 +109,11 @@ impl Engine {
         // yet: its link is found by key.
         let link_id = match (row.link_id, &a_key) {
             (Some(id), _) => Some(id),
-            (None, Some(k)) => self.store.link_by_key(&pair.name, Side::A, k).await?.map(|l| l.id),
+            (None, Some(k)) => self
+                .store
+                .link_by_key(&pair.name, Side::A, k)
+                .await?
+                .map(|l| l.id),
             (None, None) => None,
         };
         match (&winner, link_id) {
@@ -116,6 +127,7 @@ impl Engine {
                     hash_b: Some(h),
                     base: Some(r.clone()),
                     disabled: false,
+                    day: None,
                 });
             }
             (None, Some(id)) => commit.removed_links.push(id),
@@ -123,14 +135,28 @@ impl Engine {
         }
         commit.counts.conflict = 1;
         self.store.commit(commit).await?;
-        self.store.resolve_conflict(conflict_id, resolution, "manual", loser).await
+        self.store
+            .resolve_conflict(conflict_id, resolution, "manual", loser)
+            .await
     }
 }
 
 /// The current version of one side's record, in the pair's names.
-async fn current(pair: &PairConfig, end: &Endpoint, side: Side, entity: &str, key: Option<&Key>) -> Result<Option<Record>> {
-    let (Some(key), Some(target)) = (key, end.target.as_ref()) else { return Ok(None) };
-    let record = target.fetch(entity, std::slice::from_ref(key)).await?.into_iter().next();
+async fn current(
+    pair: &PairConfig,
+    end: &Endpoint,
+    side: Side,
+    entity: &str,
+    key: Option<&Key>,
+) -> Result<Option<Record>> {
+    let (Some(key), Some(target)) = (key, end.target.as_ref()) else {
+        return Ok(None);
+    };
+    let record = target
+        .fetch(entity, std::slice::from_ref(key))
+        .await?
+        .into_iter()
+        .next();
     Ok(record.map(|r| match side {
         Side::A => pair.canonical_a(r),
         Side::B => pair.canonical_b(r),

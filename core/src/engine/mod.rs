@@ -38,7 +38,11 @@ impl Endpoint {
     /// An endpoint that is both a source and a target.
     pub fn new<C: Source + Target + 'static>(name: impl Into<String>, connector: C) -> Self {
         let c = Arc::new(connector);
-        Endpoint { name: name.into(), source: c.clone(), target: Some(c) }
+        Endpoint {
+            name: name.into(),
+            source: c.clone(),
+            target: Some(c),
+        }
     }
 }
 
@@ -93,7 +97,10 @@ pub struct RunOptions {
 impl RunOptions {
     /// Options for a manual run in the pair's mode.
     pub fn new() -> Self {
-        RunOptions { trigger: "manual".into(), ..Default::default() }
+        RunOptions {
+            trigger: "manual".into(),
+            ..Default::default()
+        }
     }
 
     /// Sets the mode.

@@ -125,7 +125,8 @@ impl Condition {
                 };
                 matches!(
                     (self.op, ord),
-                    (Op::Lt, Some(std::cmp::Ordering::Less)) | (Op::Gt, Some(std::cmp::Ordering::Greater))
+                    (Op::Lt, Some(std::cmp::Ordering::Less))
+                        | (Op::Gt, Some(std::cmp::Ordering::Greater))
                 )
             }
         }
@@ -168,7 +169,11 @@ pub struct PairConfig {
 impl PairConfig {
     /// A pair with defaults: two-way, match by key, manual resolver,
     /// `max_delete` 50 %, UTC.
-    pub fn new(name: impl Into<String>, a_entity: impl Into<String>, b_entity: impl Into<String>) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        a_entity: impl Into<String>,
+        b_entity: impl Into<String>,
+    ) -> Self {
         PairConfig {
             name: name.into(),
             a_entity: a_entity.into(),
@@ -190,7 +195,10 @@ impl PairConfig {
     pub fn validate(&self) -> Result<()> {
         let err = |m: String| Err(Error::config(format!("pair {}", self.name), m));
         if !(0.0..=100.0).contains(&self.max_delete) {
-            return err(format!("max_delete: {} is not a percentage between 0 and 100", self.max_delete));
+            return err(format!(
+                "max_delete: {} is not a percentage between 0 and 100",
+                self.max_delete
+            ));
         }
         if self.batch_size == 0 {
             return err("batch_size: must be at least 1".into());
@@ -206,7 +214,10 @@ impl PairConfig {
         for c in self.filter.iter().chain(&self.inactive) {
             let needs_value = matches!(c.op, Op::Eq | Op::Ne | Op::Lt | Op::Gt);
             if needs_value && c.value.is_none() {
-                return err(format!("condition on {:?}: op {:?} needs a value", c.field, c.op));
+                return err(format!(
+                    "condition on {:?}: op {:?} needs a value",
+                    c.field, c.op
+                ));
             }
         }
         Ok(())
@@ -223,15 +234,21 @@ impl PairConfig {
 
     /// The fields to request from side B, or `None` for all.
     pub fn b_fields(&self) -> Option<Vec<String>> {
-        self.a_fields().map(|f| f.iter().map(|a| self.b_name(a).to_owned()).collect())
+        self.a_fields()
+            .map(|f| f.iter().map(|a| self.b_name(a).to_owned()).collect())
     }
 
     fn b_name<'a>(&'a self, a: &'a str) -> &'a str {
-        self.mapping.iter().find(|m| m.a == a).map_or(a, |m| m.b.as_str())
+        self.mapping
+            .iter()
+            .find(|m| m.a == a)
+            .map_or(a, |m| m.b.as_str())
     }
 
     fn keep(&self, name: &str) -> bool {
-        self.fields.as_ref().is_none_or(|f| f.iter().any(|x| x == name))
+        self.fields
+            .as_ref()
+            .is_none_or(|f| f.iter().any(|x| x == name))
     }
 
     /// Side A's record in the pair's field names (A's), subset applied.
@@ -239,7 +256,9 @@ impl PairConfig {
         if self.mapping.is_empty() {
             record.fields.retain(|(n, _)| self.keep(n));
         } else {
-            record.fields.retain(|(n, _)| self.mapping.iter().any(|m| &m.a == n) && self.keep(n));
+            record
+                .fields
+                .retain(|(n, _)| self.mapping.iter().any(|m| &m.a == n) && self.keep(n));
         }
         record
     }
@@ -310,8 +329,14 @@ mod tests {
     fn pair_with_mapping() -> PairConfig {
         let mut p = PairConfig::new("p", "a", "b");
         p.mapping = vec![
-            FieldMap { a: "id".into(), b: "ID".into() },
-            FieldMap { a: "email".into(), b: "Mail".into() },
+            FieldMap {
+                a: "id".into(),
+                b: "ID".into(),
+            },
+            FieldMap {
+                a: "email".into(),
+                b: "Mail".into(),
+            },
         ];
         p
     }
@@ -319,9 +344,15 @@ mod tests {
     #[test]
     fn mapping_round_trips_and_drops_unmapped_fields() {
         let p = pair_with_mapping();
-        let b = Record::new("1").with("ID", "1").with("Mail", "x@y").with("Extra", "z");
+        let b = Record::new("1")
+            .with("ID", "1")
+            .with("Mail", "x@y")
+            .with("Extra", "z");
         let c = p.canonical_b(b);
-        assert_eq!(c.fields, vec![("id".into(), "1".into()), ("email".into(), "x@y".into())]);
+        assert_eq!(
+            c.fields,
+            vec![("id".into(), "1".into()), ("email".into(), "x@y".into())]
+        );
         let back = p.to_b(c);
         assert_eq!(back.get("Mail"), Some(&Value::from("x@y")));
         assert_eq!(p.b_fields(), Some(vec!["ID".to_owned(), "Mail".to_owned()]));
@@ -339,7 +370,12 @@ mod tests {
 
     #[test]
     fn conditions_compare_numbers_as_numbers() {
-        let c = Condition { field: "n".into(), op: Op::Gt, value: Some("9".into()), values: vec![] };
+        let c = Condition {
+            field: "n".into(),
+            op: Op::Gt,
+            value: Some("9".into()),
+            values: vec![],
+        };
         assert!(c.holds(&Record::new("1").with("n", 10)));
         assert!(!c.holds(&Record::new("1").with("n", "8")));
     }

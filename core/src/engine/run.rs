@@ -7,7 +7,9 @@ use futures::StreamExt;
 use super::classify::{BaseChange, Classifier, Decision, Write};
 use super::index::LinkIndex;
 use super::write::SideWriter;
-use super::{Endpoint, Engine, MatchRule, Mode, PairConfig, PlannedWrite, Progress, RunOptions, RunReport};
+use super::{
+    Endpoint, Engine, MatchRule, Mode, PairConfig, PlannedWrite, Progress, RunOptions, RunReport,
+};
 use crate::error::{Error, Result};
 use crate::record::{Change, Cursor};
 use crate::source::{ReadRequest, ReadScope};
@@ -34,24 +36,51 @@ impl Engine {
     /// cursors, conflicts and the run record. A failure at any point rolls
     /// the targets back and records the run as failed; the error is
     /// returned.
-    pub async fn run(&self, pair: &PairConfig, a: &Endpoint, b: &Endpoint, opts: RunOptions) -> Result<RunReport> {
+    pub async fn run(
+        &self,
+        pair: &PairConfig,
+        a: &Endpoint,
+        b: &Endpoint,
+        opts: RunOptions,
+    ) -> Result<RunReport> {
         pair.validate()?;
         let mode = opts.mode.unwrap_or(pair.mode);
-        let trigger = if opts.trigger.is_empty() { "manual" } else { opts.trigger.as_str() };
+        let trigger = if opts.trigger.is_empty() {
+            "manual"
+        } else {
+            opts.trigger.as_str()
+        };
         let run_id = if opts.dry_run {
             None
         } else {
-            Some(self.store.start_run(&pair.name, mode.as_str(), trigger, false).await?)
+            Some(
+                self.store
+                    .start_run(&pair.name, mode.as_str(), trigger, false)
+                    .await?,
+            )
         };
         let mut state = RunState::default();
-        let result = self.execute(pair, a, b, mode, &opts, run_id, &mut state).await;
+        let result = self
+            .execute(pair, a, b, mode, &opts, run_id, &mut state)
+            .await;
         match result {
             Ok(report) => Ok(report),
             Err(e) => {
                 if let Some(id) = run_id {
-                    let status = if matches!(e, Error::Stopped { .. }) { RunStatus::Stopped } else { RunStatus::Error };
-                    state.errors.push(RunError { entity: None, key: None, location: None, message: e.to_string() });
-                    self.store.finish_run(id, status, &state.counts, &state.errors).await?;
+                    let status = if matches!(e, Error::Stopped { .. }) {
+                        RunStatus::Stopped
+                    } else {
+                        RunStatus::Error
+                    };
+                    state.errors.push(RunError {
+                        entity: None,
+                        key: None,
+                        location: None,
+                        message: e.to_string(),
+                    });
+                    self.store
+                        .finish_run(id, status, &state.counts, &state.errors)
+                        .await?;
                 }
                 Err(e)
             }
@@ -78,8 +107,13 @@ impl Engine {
             .filter_map(|c| c.link_id.map(|l| (l, c.id)))
             .collect();
         let resolver = pair.resolver;
-        let p_side = if mode == Mode::Receive { Side::A } else { Side::B };
-        let mut classifier = Classifier::new(pair, &links, &resolver, mode, opts.force, p_side, pending);
+        let p_side = if mode == Mode::Receive {
+            Side::A
+        } else {
+            Side::B
+        };
+        let mut classifier =
+            Classifier::new(pair, &links, &resolver, mode, opts.force, p_side, pending);
         let (p_end, s_end) = match p_side {
             Side::A => (a, b),
             Side::B => (b, a),
@@ -99,7 +133,12 @@ impl Engine {
             while let Some(batch) = stream.0.next().await {
                 let batch = batch?;
                 check_stop(pair, opts)?;
-                reject(&mut state.errors, &mut state.counts, entity_of(pair, p_side), batch.rejected);
+                reject(
+                    &mut state.errors,
+                    &mut state.counts,
+                    entity_of(pair, p_side),
+                    batch.rejected,
+                );
                 for change in batch.changes {
                     match change {
                         Change::Upsert(r) => classifier.prefetched(canonical(pair, p_side, r)),
@@ -111,17 +150,26 @@ impl Engine {
             }
             SideRead { snapshot, cursor }
         } else {
-            SideRead { snapshot: false, cursor: None }
+            SideRead {
+                snapshot: false,
+                cursor: None,
+            }
         };
         classifier.end_prefetch(p_read.snapshot);
-        let bases = self.store.load_bases(&pair.name, &classifier.base_ids_needed()).await?;
+        let bases = self
+            .store
+            .load_bases(&pair.name, &classifier.base_ids_needed())
+            .await?;
         classifier.set_bases(bases);
         if mode == Mode::Receive && !opts.force {
             let unsent = classifier.unsent_on_a();
             if unsent > 0 {
                 return Err(Error::Guard {
                     pair: pair.name.clone(),
-                    message: format!("side A ({}) has {unsent} unsent local changes that receive would discard", a.name),
+                    message: format!(
+                        "side A ({}) has {unsent} unsent local changes that receive would discard",
+                        a.name
+                    ),
                 });
             }
         }
@@ -133,14 +181,21 @@ impl Engine {
             SideWriter::new(Side::B, b, &pair.b_entity, pair, opts.dry_run),
         ];
         let outcome = async {
-            let (scope, snapshot) = self.scope(pair, s_side, s_end, mode, mode == Mode::Receive).await?;
+            let (scope, snapshot) = self
+                .scope(pair, s_side, s_end, mode, mode == Mode::Receive)
+                .await?;
             let mut cursor = None;
             let (mut stream, fell_back) = self.open(pair, s_side, s_end, scope).await?;
             let snapshot = snapshot || fell_back;
             while let Some(batch) = stream.next().await {
                 let batch = batch?;
                 check_stop(pair, opts)?;
-                reject(&mut state.errors, &mut state.counts, entity_of(pair, s_side), batch.rejected);
+                reject(
+                    &mut state.errors,
+                    &mut state.counts,
+                    entity_of(pair, s_side),
+                    batch.rejected,
+                );
                 for change in batch.changes {
                     match change {
                         Change::Upsert(r) => classifier.streamed(canonical(pair, s_side, r)),
@@ -188,8 +243,20 @@ impl Engine {
 
         let pending_before = self.store.conflicts(&pair.name, true).await?.len() as u64;
         if opts.dry_run {
-            let deferred = state.new_conflicts(&links, resolver).iter().filter(|c| c.resolution.is_none()).count() as u64;
-            return Ok(self.report(pair, mode, None, RunStatus::Completed, state, pending_before + deferred, true));
+            let deferred = state
+                .new_conflicts(&links, resolver)
+                .iter()
+                .filter(|c| c.resolution.is_none())
+                .count() as u64;
+            return Ok(self.report(
+                pair,
+                mode,
+                None,
+                RunStatus::Completed,
+                state,
+                pending_before + deferred,
+                true,
+            ));
         }
 
         // Commit the targets: B first, then A. A failure after B committed
@@ -208,8 +275,13 @@ impl Engine {
         }
         cursors.push((s_side, s_read.cursor));
         let conflicts = state.new_conflicts(&links, resolver);
-        let closed: Vec<i64> = state.plans.iter().filter_map(|p| p.decision.closes).collect();
-        let pending_after = pending_before + conflicts.iter().filter(|c| c.resolution.is_none()).count() as u64
+        let closed: Vec<i64> = state
+            .plans
+            .iter()
+            .filter_map(|p| p.decision.closes)
+            .collect();
+        let pending_after = pending_before
+            + conflicts.iter().filter(|c| c.resolution.is_none()).count() as u64
             - closed.len() as u64;
         let (updates, removed) = state.link_updates(&links, mode);
         let commit = Commit {
@@ -217,6 +289,8 @@ impl Engine {
             pair: pair.name.clone(),
             links: updates,
             removed_links: removed,
+            days: Vec::new(),
+            period: None,
             cursors,
             conflicts,
             closed_conflicts: closed,
@@ -225,7 +299,15 @@ impl Engine {
             errors: state.errors.clone(),
         };
         self.store.commit(commit).await?;
-        Ok(self.report(pair, mode, Some(run_id), RunStatus::Completed, state, pending_after, false))
+        Ok(self.report(
+            pair,
+            mode,
+            Some(run_id),
+            RunStatus::Completed,
+            state,
+            pending_after,
+            false,
+        ))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -254,7 +336,14 @@ impl Engine {
 
     /// How to read a side: incrementally from its cursor when it has one
     /// and the mode allows, else in full (a snapshot).
-    async fn scope(&self, pair: &PairConfig, side: Side, end: &Endpoint, mode: Mode, force_full: bool) -> Result<(ReadScope, bool)> {
+    async fn scope(
+        &self,
+        pair: &PairConfig,
+        side: Side,
+        end: &Endpoint,
+        mode: Mode,
+        force_full: bool,
+    ) -> Result<(ReadScope, bool)> {
         let cursor = self.store.cursor(&pair.name, side).await?;
         match cursor {
             Some(c) if end.source.capabilities().cursors && mode != Mode::Full && !force_full => {
@@ -278,7 +367,9 @@ impl Engine {
             Side::B => (&pair.b_entity, pair.b_fields()),
         };
         let request = |scope| {
-            let mut r = ReadRequest::full(entity.clone()).with_fields(fields.clone()).with_batch_size(pair.batch_size);
+            let mut r = ReadRequest::full(entity.clone())
+                .with_fields(fields.clone())
+                .with_batch_size(pair.batch_size);
             r.scope = scope;
             r
         };
@@ -309,7 +400,10 @@ impl Engine {
             Side::B => Side::A,
         };
         let (p_count, s_count) = classifier.read_counts();
-        for (side, snapshot, read) in [(p_side, p_read.snapshot, p_count), (classifier.streamed_side(), s_snapshot, s_count)] {
+        for (side, snapshot, read) in [
+            (p_side, p_read.snapshot, p_count),
+            (classifier.streamed_side(), s_snapshot, s_count),
+        ] {
             let linked = links.count(side) as u64;
             if snapshot && read == 0 && linked > 0 {
                 return Err(Error::Guard {
@@ -364,7 +458,15 @@ impl RunState {
                     (Side::A, Write::Upsert(r)) => d.a_key.clone().unwrap_or_else(|| r.key.clone()),
                     (Side::B, Write::Upsert(r)) => d.b_key.clone().unwrap_or_else(|| r.key.clone()),
                 };
-                writers[side as usize].push(index, write, key, created, d.category, &mut self.counts, &mut self.plan);
+                writers[side as usize].push(
+                    index,
+                    write,
+                    key,
+                    created,
+                    d.category,
+                    &mut self.counts,
+                    &mut self.plan,
+                );
             }
             self.plans.push(Planned { decision: d });
         }
@@ -380,7 +482,11 @@ impl RunState {
         }
     }
 
-    fn new_conflicts(&self, links: &LinkIndex, resolver: crate::resolve::ResolverKind) -> Vec<NewConflict> {
+    fn new_conflicts(
+        &self,
+        links: &LinkIndex,
+        resolver: crate::resolve::ResolverKind,
+    ) -> Vec<NewConflict> {
         self.plans
             .iter()
             .filter_map(|p| {
@@ -409,7 +515,11 @@ impl RunState {
             match d.base {
                 BaseChange::Keep => {}
                 BaseChange::Remove => removed.extend(id),
-                BaseChange::Set { hash_a, hash_b, record } => updates.push(LinkUpdate {
+                BaseChange::Set {
+                    hash_a,
+                    hash_b,
+                    record,
+                } => updates.push(LinkUpdate {
                     id,
                     a_key: d.a_key,
                     b_key: d.b_key,
@@ -417,6 +527,7 @@ impl RunState {
                     hash_b: Some(hash_b),
                     base: keep_base.then_some(record),
                     disabled: false,
+                    day: None,
                 }),
             }
         }
@@ -438,16 +549,28 @@ fn entity_of(pair: &PairConfig, side: Side) -> &str {
     }
 }
 
-fn reject(errors: &mut Vec<RunError>, counts: &mut RunCounts, entity: &str, rejected: Vec<crate::error::RecordError>) {
+fn reject(
+    errors: &mut Vec<RunError>,
+    counts: &mut RunCounts,
+    entity: &str,
+    rejected: Vec<crate::error::RecordError>,
+) {
     for r in rejected {
         counts.rejected += 1;
-        errors.push(RunError { entity: Some(entity.to_owned()), key: r.key, location: Some(r.location), message: r.message });
+        errors.push(RunError {
+            entity: Some(entity.to_owned()),
+            key: r.key,
+            location: Some(r.location),
+            message: r.message,
+        });
     }
 }
 
 fn check_stop(pair: &PairConfig, opts: &RunOptions) -> Result<()> {
     match &opts.stop {
-        Some(s) if s.is_stopped() => Err(Error::Stopped { pair: pair.name.clone() }),
+        Some(s) if s.is_stopped() => Err(Error::Stopped {
+            pair: pair.name.clone(),
+        }),
         _ => Ok(()),
     }
 }

@@ -35,7 +35,13 @@ pub(super) struct Assigned {
 }
 
 impl<'a> SideWriter<'a> {
-    pub(super) fn new(side: Side, endpoint: &'a Endpoint, entity: &'a str, pair: &'a PairConfig, dry_run: bool) -> Self {
+    pub(super) fn new(
+        side: Side,
+        endpoint: &'a Endpoint,
+        entity: &'a str,
+        pair: &'a PairConfig,
+        dry_run: bool,
+    ) -> Self {
         SideWriter {
             side,
             endpoint,
@@ -69,7 +75,11 @@ impl<'a> SideWriter<'a> {
                     Side::B => (&mut counts.created_b, &mut counts.updated_b),
                 };
                 *(if created { c } else { u }) += 1;
-                Change::Upsert(if self.side == Side::B { self.pair.to_b(r) } else { r })
+                Change::Upsert(if self.side == Side::B {
+                    self.pair.to_b(r)
+                } else {
+                    r
+                })
             }
             Write::Delete(k) => {
                 match self.side {
@@ -80,10 +90,22 @@ impl<'a> SideWriter<'a> {
             }
         };
         if plan.len() < PLAN_LIMIT {
-            let action = if matches!(change, Change::Upsert(_)) { "upsert" } else { "delete" };
-            plan.push(PlannedWrite { side: self.side, action, key: change.key().to_string(), category });
+            let action = if matches!(change, Change::Upsert(_)) {
+                "upsert"
+            } else {
+                "delete"
+            };
+            plan.push(PlannedWrite {
+                side: self.side,
+                action,
+                key: change.key().to_string(),
+                category,
+            });
         }
-        self.queued.push(Queued { plan: plan_index, created });
+        self.queued.push(Queued {
+            plan: plan_index,
+            created,
+        });
         self.changes.push(change);
     }
 
@@ -108,7 +130,10 @@ impl<'a> SideWriter<'a> {
             let target = self.endpoint.target.as_ref().ok_or_else(|| {
                 Error::config(
                     format!("pair {}", self.pair.name),
-                    format!("endpoint {} is read-only but the run must write to it", self.endpoint.name),
+                    format!(
+                        "endpoint {} is read-only but the run must write to it",
+                        self.endpoint.name
+                    ),
                 )
             })?;
             self.tx = Some(target.begin(self.entity).await?);
@@ -118,7 +143,11 @@ impl<'a> SideWriter<'a> {
         if applied.len() != n {
             return Err(Error::other(
                 &self.endpoint.name,
-                format!("entity {}: applied {} of {n} changes in a batch", self.entity, applied.len()),
+                format!(
+                    "entity {}: applied {} of {n} changes in a batch",
+                    self.entity,
+                    applied.len()
+                ),
             ));
         }
         self.applied += n as u64;
@@ -126,7 +155,11 @@ impl<'a> SideWriter<'a> {
             .into_iter()
             .zip(applied)
             .filter(|(q, _)| q.created)
-            .map(|(q, a)| Assigned { plan: q.plan, side: self.side, key: a.key })
+            .map(|(q, a)| Assigned {
+                plan: q.plan,
+                side: self.side,
+                key: a.key,
+            })
             .collect())
     }
 

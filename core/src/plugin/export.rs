@@ -46,9 +46,16 @@ impl<C: Connector> Instance<C> {
 
     async fn handle(&self, request: Request) -> WireResult {
         let c = &self.connector;
-        let target = || c.as_target().ok_or_else(|| WireError::Config(C::NAME.into(), "this connector is not a target".into()));
+        let target = || {
+            c.as_target().ok_or_else(|| {
+                WireError::Config(C::NAME.into(), "this connector is not a target".into())
+            })
+        };
         Ok(match request {
-            Request::Describe => Response::Described { capabilities: c.capabilities(), target: c.as_target().is_some() },
+            Request::Describe => Response::Described {
+                capabilities: c.capabilities(),
+                target: c.as_target().is_some(),
+            },
             Request::Entities => Response::Entities(c.entities().await?),
             Request::Read(r) => {
                 let stream = c.read(r).await?;
@@ -57,7 +64,9 @@ impl<C: Connector> Instance<C> {
                 Response::Handle(id)
             }
             Request::Next(id) => {
-                let mut stream = lock(&self.streams).remove(&id).ok_or_else(|| self.lost("stream", id))?;
+                let mut stream = lock(&self.streams)
+                    .remove(&id)
+                    .ok_or_else(|| self.lost("stream", id))?;
                 match stream.next().await {
                     Some(Ok(batch)) => {
                         lock(&self.streams).insert(id, stream);
@@ -71,7 +80,9 @@ impl<C: Connector> Instance<C> {
                 lock(&self.streams).remove(&id);
                 Response::Done
             }
-            Request::Pending { entity, cursor } => Response::Pending(c.pending(&entity, cursor.as_ref()).await?),
+            Request::Pending { entity, cursor } => {
+                Response::Pending(c.pending(&entity, cursor.as_ref()).await?)
+            }
             Request::Begin(entity) => {
                 let tx = target()?.begin(&entity).await?;
                 let id = self.id();
@@ -79,13 +90,17 @@ impl<C: Connector> Instance<C> {
                 Response::Handle(id)
             }
             Request::Apply { tx, changes } => {
-                let mut t = lock(&self.txs).remove(&tx).ok_or_else(|| self.lost("transaction", tx))?;
+                let mut t = lock(&self.txs)
+                    .remove(&tx)
+                    .ok_or_else(|| self.lost("transaction", tx))?;
                 let result = t.apply(changes).await;
                 lock(&self.txs).insert(tx, t);
                 Response::Applied(result?)
             }
             Request::Commit(tx) => {
-                let t = lock(&self.txs).remove(&tx).ok_or_else(|| self.lost("transaction", tx))?;
+                let t = lock(&self.txs)
+                    .remove(&tx)
+                    .ok_or_else(|| self.lost("transaction", tx))?;
                 t.commit().await?;
                 Response::Done
             }
@@ -96,7 +111,9 @@ impl<C: Connector> Instance<C> {
                 }
                 Response::Done
             }
-            Request::Fetch { entity, keys } => Response::Records(target()?.fetch(&entity, &keys).await?),
+            Request::Fetch { entity, keys } => {
+                Response::Records(target()?.fetch(&entity, &keys).await?)
+            }
         })
     }
 }
@@ -116,7 +133,11 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// Hands bytes to the host.
 fn give(out: *mut Buffer, bytes: Vec<u8>) {
     let mut bytes = std::mem::ManuallyDrop::new(bytes);
-    let buf = Buffer { ptr: bytes.as_mut_ptr(), len: bytes.len(), cap: bytes.capacity() };
+    let buf = Buffer {
+        ptr: bytes.as_mut_ptr(),
+        len: bytes.len(),
+        cap: bytes.capacity(),
+    };
     // SAFETY: `out` is a valid, writable pointer the host passes to every
     // call (checked non-null by the callers below).
     unsafe { out.write(buf) };
@@ -124,8 +145,11 @@ fn give(out: *mut Buffer, bytes: Vec<u8>) {
 
 fn give_result(out: *mut Buffer, result: &WireResult) {
     let bytes = postcard::to_allocvec(result).unwrap_or_else(|e| {
-        postcard::to_allocvec(&WireResult::Err(WireError::Other(String::new(), format!("encoding a response: {e}"))))
-            .unwrap_or_default()
+        postcard::to_allocvec(&WireResult::Err(WireError::Other(
+            String::new(),
+            format!("encoding a response: {e}"),
+        )))
+        .unwrap_or_default()
     });
     give(out, bytes);
 }
@@ -162,13 +186,19 @@ pub unsafe extern "C" fn plugin_open<C: Connector>(
     // SAFETY: the host passes buffers valid for the duration of this call.
     let (config, context) = unsafe { (borrow(config, config_len), borrow(context, context_len)) };
     let result = catch_unwind(AssertUnwindSafe(|| -> Result<Instance<C>, WireError> {
-        let config: serde_json::Value = serde_json::from_slice(config)
-            .map_err(|e| WireError::Config(C::NAME.into(), format!("configuration is not JSON: {e}")))?;
+        let config: serde_json::Value = serde_json::from_slice(config).map_err(|e| {
+            WireError::Config(C::NAME.into(), format!("configuration is not JSON: {e}"))
+        })?;
         let context: OpenContext = postcard::from_bytes(context)
             .map_err(|e| WireError::Other(C::NAME.into(), format!("bad open context: {e}")))?;
         let _guard = runtime().enter();
         let connector = C::open(config, &context).map_err(WireError::from)?;
-        Ok(Instance { connector, streams: Mutex::default(), txs: Mutex::default(), next: AtomicU64::new(0) })
+        Ok(Instance {
+            connector,
+            streams: Mutex::default(),
+            txs: Mutex::default(),
+            next: AtomicU64::new(0),
+        })
     }));
     match result {
         Ok(Ok(instance)) => Box::into_raw(Box::new(instance)).cast(),
@@ -177,7 +207,10 @@ pub unsafe extern "C" fn plugin_open<C: Connector>(
             std::ptr::null_mut()
         }
         Err(panic) => {
-            let e = WireError::Other(C::NAME.into(), format!("panicked while opening: {}", panic_message(&*panic)));
+            let e = WireError::Other(
+                C::NAME.into(),
+                format!("panicked while opening: {}", panic_message(&*panic)),
+            );
             give_result(out, &Err(e));
             std::ptr::null_mut()
         }
@@ -189,7 +222,12 @@ pub unsafe extern "C" fn plugin_open<C: Connector>(
 /// # Safety
 /// `handle` must come from [`plugin_open`] of the same `C` and not be
 /// closed; the request buffer must be valid for the call; `out` writable.
-pub unsafe extern "C" fn plugin_call<C: Connector>(handle: *mut c_void, req: *const u8, req_len: usize, out: *mut Buffer) {
+pub unsafe extern "C" fn plugin_call<C: Connector>(
+    handle: *mut c_void,
+    req: *const u8,
+    req_len: usize,
+    out: *mut Buffer,
+) {
     if out.is_null() || handle.is_null() {
         return;
     }
@@ -206,7 +244,10 @@ pub unsafe extern "C" fn plugin_call<C: Connector>(handle: *mut c_void, req: *co
         runtime().block_on(instance.handle(request))
     }));
     let result = result.unwrap_or_else(|panic| {
-        Err(WireError::Other(C::NAME.into(), format!("connector panicked: {}", panic_message(&*panic))))
+        Err(WireError::Other(
+            C::NAME.into(),
+            format!("connector panicked: {}", panic_message(&*panic)),
+        ))
     });
     give_result(out, &result);
 }

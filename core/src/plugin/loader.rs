@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use super::wire::{Request, Response, WireResult};
-use super::{ABI_VERSION, Buffer, Descriptor, MAGIC, OpenContext, RUSTC_VERSION, SDK_VERSION, SYMBOL, text};
+use super::{
+    ABI_VERSION, Buffer, Descriptor, MAGIC, OpenContext, RUSTC_VERSION, SDK_VERSION, SYMBOL, text,
+};
 use crate::error::{Error, Result};
 use crate::record::{Change, Cursor, EntitySchema, Key, Record};
 use crate::source::{BatchStream, Capabilities, DayCount, ReadRequest, Source};
@@ -39,7 +41,10 @@ pub struct Plugin {
 }
 
 fn plugin_error(path: &Path, message: impl Into<String>) -> Error {
-    Error::Plugin { path: path.display().to_string(), message: message.into() }
+    Error::Plugin {
+        path: path.display().to_string(),
+        message: message.into(),
+    }
 }
 
 impl Plugin {
@@ -64,9 +69,17 @@ impl Plugin {
         // SAFETY: a Tandem descriptor of any ABI version starts with the u64
         // magic followed by the u32 ABI version (`#[repr(C)]`, never moved);
         // only those two fields are read before the version is checked.
-        let (magic, abi) = unsafe { (address.cast::<u64>().read_unaligned(), address.add(8).cast::<u32>().read_unaligned()) };
+        let (magic, abi) = unsafe {
+            (
+                address.cast::<u64>().read_unaligned(),
+                address.add(8).cast::<u32>().read_unaligned(),
+            )
+        };
         if magic != MAGIC {
-            return Err(plugin_error(path, "not a Tandem plugin: the TANDEM_PLUGIN descriptor has the wrong magic number"));
+            return Err(plugin_error(
+                path,
+                "not a Tandem plugin: the TANDEM_PLUGIN descriptor has the wrong magic number",
+            ));
         }
         if abi != ABI_VERSION {
             return Err(plugin_error(
@@ -88,7 +101,10 @@ impl Plugin {
             sdk_version: text(&descriptor.sdk_version),
             rustc_version: text(&descriptor.rustc_version),
         };
-        Ok(Plugin { info: Arc::new(info), descriptor })
+        Ok(Plugin {
+            info: Arc::new(info),
+            descriptor,
+        })
     }
 
     /// What the plugin says about itself.
@@ -97,34 +113,62 @@ impl Plugin {
     }
 
     /// Opens a connector instance with its configuration.
-    pub async fn open(&self, config: serde_json::Value, context: OpenContext) -> Result<PluginConnector> {
+    pub async fn open(
+        &self,
+        config: serde_json::Value,
+        context: OpenContext,
+    ) -> Result<PluginConnector> {
         let plugin = self.clone();
         let endpoint = context.endpoint.clone();
         let handle = tokio::task::spawn_blocking(move || plugin.open_blocking(&config, &context))
             .await
             .map_err(|e| Error::other(&endpoint, format!("opening the connector failed: {e}")))??;
-        let instance = Arc::new(Instance { plugin: self.clone(), handle, endpoint });
+        let instance = Arc::new(Instance {
+            plugin: self.clone(),
+            handle,
+            endpoint,
+        });
         let described = instance.call(Request::Describe).await?;
-        let Response::Described { capabilities, target } = described else {
+        let Response::Described {
+            capabilities,
+            target,
+        } = described
+        else {
             return Err(instance.unexpected("Describe"));
         };
-        Ok(PluginConnector { instance, capabilities, target })
+        Ok(PluginConnector {
+            instance,
+            capabilities,
+            target,
+        })
     }
 
     fn open_blocking(&self, config: &serde_json::Value, context: &OpenContext) -> Result<usize> {
-        let config = serde_json::to_vec(config).map_err(|e| Error::config(&context.endpoint, e.to_string()))?;
-        let context_bytes = postcard::to_allocvec(context).map_err(|e| Error::other(&context.endpoint, e.to_string()))?;
+        let config = serde_json::to_vec(config)
+            .map_err(|e| Error::config(&context.endpoint, e.to_string()))?;
+        let context_bytes = postcard::to_allocvec(context)
+            .map_err(|e| Error::other(&context.endpoint, e.to_string()))?;
         let mut out = Buffer::empty();
         // SAFETY: the descriptor was checked at load; the buffers are valid
         // for the call and `out` is writable.
         let handle = unsafe {
-            (self.descriptor.open)(config.as_ptr(), config.len(), context_bytes.as_ptr(), context_bytes.len(), host_log, &mut out)
+            (self.descriptor.open)(
+                config.as_ptr(),
+                config.len(),
+                context_bytes.as_ptr(),
+                context_bytes.len(),
+                host_log,
+                &mut out,
+            )
         };
         if handle.is_null() {
             let result = self.take(out);
             return Err(match result {
                 Err(e) => e,
-                Ok(_) => Error::other(&context.endpoint, "the plugin returned no instance and no error"),
+                Ok(_) => Error::other(
+                    &context.endpoint,
+                    "the plugin returned no instance and no error",
+                ),
             });
         }
         Ok(handle as usize)
@@ -133,7 +177,10 @@ impl Plugin {
     /// Decodes and frees a buffer the plugin handed out.
     fn take(&self, out: Buffer) -> Result<Response> {
         if out.ptr.is_null() {
-            return Err(plugin_error(&self.info.path, "the plugin returned no answer"));
+            return Err(plugin_error(
+                &self.info.path,
+                "the plugin returned no answer",
+            ));
         }
         // SAFETY: the plugin filled `out` with a live allocation of `len`
         // bytes, which stays valid until it is freed just below.
@@ -143,15 +190,32 @@ impl Plugin {
         unsafe { (self.descriptor.free)(out) };
         match decoded {
             Ok(result) => result.map_err(Error::from),
-            Err(e) => Err(plugin_error(&self.info.path, format!("undecodable answer: {e}"))),
+            Err(e) => Err(plugin_error(
+                &self.info.path,
+                format!("undecodable answer: {e}"),
+            )),
         }
     }
 }
 
-extern "C" fn host_log(level: u32, target: *const u8, target_len: usize, msg: *const u8, msg_len: usize) {
+extern "C" fn host_log(
+    level: u32,
+    target: *const u8,
+    target_len: usize,
+    msg: *const u8,
+    msg_len: usize,
+) {
     // SAFETY: the plugin passes buffers valid for the duration of the call.
-    let (target, msg) = unsafe { (std::slice::from_raw_parts(target, target_len), std::slice::from_raw_parts(msg, msg_len)) };
-    let (target, msg) = (String::from_utf8_lossy(target), String::from_utf8_lossy(msg));
+    let (target, msg) = unsafe {
+        (
+            std::slice::from_raw_parts(target, target_len),
+            std::slice::from_raw_parts(msg, msg_len),
+        )
+    };
+    let (target, msg) = (
+        String::from_utf8_lossy(target),
+        String::from_utf8_lossy(msg),
+    );
     match level {
         1 => tracing::error!(plugin = %target, "{msg}"),
         2 => tracing::warn!(plugin = %target, "{msg}"),
@@ -170,11 +234,19 @@ struct Instance {
 
 impl Instance {
     fn call_blocking(&self, request: &Request) -> Result<Response> {
-        let bytes = postcard::to_allocvec(request).map_err(|e| Error::other(&self.endpoint, e.to_string()))?;
+        let bytes = postcard::to_allocvec(request)
+            .map_err(|e| Error::other(&self.endpoint, e.to_string()))?;
         let mut out = Buffer::empty();
         // SAFETY: `handle` came from this plugin's `open` and is closed only
         // when the instance drops; the buffers are valid for the call.
-        unsafe { (self.plugin.descriptor.call)(self.handle as *mut c_void, bytes.as_ptr(), bytes.len(), &mut out) };
+        unsafe {
+            (self.plugin.descriptor.call)(
+                self.handle as *mut c_void,
+                bytes.as_ptr(),
+                bytes.len(),
+                &mut out,
+            )
+        };
         self.plugin.take(out)
     }
 
@@ -186,7 +258,10 @@ impl Instance {
     }
 
     fn unexpected(&self, what: &str) -> Error {
-        Error::other(&self.endpoint, format!("the plugin gave an unexpected answer to {what}"))
+        Error::other(
+            &self.endpoint,
+            format!("the plugin gave an unexpected answer to {what}"),
+        )
     }
 }
 
@@ -244,23 +319,33 @@ impl Source for PluginConnector {
         let Response::Handle(id) = self.instance.call(Request::Read(request)).await? else {
             return Err(self.instance.unexpected("Read"));
         };
-        let guard = StreamGuard { instance: self.instance.clone(), id, done: false };
-        Ok(Box::pin(futures::stream::unfold(Some(guard), |guard| async move {
-            let mut guard = guard?;
-            match guard.instance.call(Request::Next(guard.id)).await {
-                Ok(Response::Batch(Some(batch))) => Some((Ok(batch), Some(guard))),
-                Ok(Response::Batch(None)) => {
-                    guard.done = true;
-                    None
+        let guard = StreamGuard {
+            instance: self.instance.clone(),
+            id,
+            done: false,
+        };
+        Ok(Box::pin(futures::stream::unfold(
+            Some(guard),
+            |guard| async move {
+                let mut guard = guard?;
+                match guard.instance.call(Request::Next(guard.id)).await {
+                    Ok(Response::Batch(Some(batch))) => Some((Ok(batch), Some(guard))),
+                    Ok(Response::Batch(None)) => {
+                        guard.done = true;
+                        None
+                    }
+                    Ok(_) => Some((Err(guard.instance.unexpected("Next")), None)),
+                    Err(e) => Some((Err(e), None)),
                 }
-                Ok(_) => Some((Err(guard.instance.unexpected("Next")), None)),
-                Err(e) => Some((Err(e), None)),
-            }
-        })))
+            },
+        )))
     }
 
     async fn pending(&self, entity: &str, cursor: Option<&Cursor>) -> Result<Vec<DayCount>> {
-        let request = Request::Pending { entity: entity.to_owned(), cursor: cursor.cloned() };
+        let request = Request::Pending {
+            entity: entity.to_owned(),
+            cursor: cursor.cloned(),
+        };
         match self.instance.call(request).await? {
             Response::Pending(p) => Ok(p),
             _ => Err(self.instance.unexpected("Pending")),
@@ -275,14 +360,25 @@ impl Target for PluginConnector {
     }
 
     async fn begin(&self, entity: &str) -> Result<Box<dyn Transaction>> {
-        match self.instance.call(Request::Begin(entity.to_owned())).await? {
-            Response::Handle(id) => Ok(Box::new(PluginTransaction { instance: self.instance.clone(), id, open: true })),
+        match self
+            .instance
+            .call(Request::Begin(entity.to_owned()))
+            .await?
+        {
+            Response::Handle(id) => Ok(Box::new(PluginTransaction {
+                instance: self.instance.clone(),
+                id,
+                open: true,
+            })),
             _ => Err(self.instance.unexpected("Begin")),
         }
     }
 
     async fn fetch(&self, entity: &str, keys: &[Key]) -> Result<Vec<Record>> {
-        let request = Request::Fetch { entity: entity.to_owned(), keys: keys.to_vec() };
+        let request = Request::Fetch {
+            entity: entity.to_owned(),
+            keys: keys.to_vec(),
+        };
         match self.instance.call(request).await? {
             Response::Records(r) => Ok(r),
             _ => Err(self.instance.unexpected("Fetch")),
@@ -299,7 +395,14 @@ struct PluginTransaction {
 #[async_trait]
 impl Transaction for PluginTransaction {
     async fn apply(&mut self, changes: Vec<Change>) -> Result<Vec<Applied>> {
-        match self.instance.call(Request::Apply { tx: self.id, changes }).await? {
+        match self
+            .instance
+            .call(Request::Apply {
+                tx: self.id,
+                changes,
+            })
+            .await?
+        {
             Response::Applied(a) => Ok(a),
             _ => Err(self.instance.unexpected("Apply")),
         }
@@ -312,7 +415,10 @@ impl Transaction for PluginTransaction {
 
     async fn rollback(mut self: Box<Self>) -> Result<()> {
         self.open = false;
-        self.instance.call(Request::Rollback(self.id)).await.map(drop)
+        self.instance
+            .call(Request::Rollback(self.id))
+            .await
+            .map(drop)
     }
 }
 

@@ -66,7 +66,13 @@ impl Subscriber for Forward {
             Level::TRACE => 5,
         };
         let target = format!("{}:{}", self.connector, event.metadata().target());
-        (self.log)(level, target.as_ptr(), target.len(), message.0.as_ptr(), message.0.len());
+        (self.log)(
+            level,
+            target.as_ptr(),
+            target.len(),
+            message.0.as_ptr(),
+            message.0.len(),
+        );
     }
 
     fn enter(&self, _: &Id) {}

@@ -80,13 +80,20 @@ pub struct OpenContext {
 impl OpenContext {
     /// A context for an endpoint.
     pub fn new(endpoint: impl Into<String>, base_dir: impl Into<PathBuf>) -> Self {
-        OpenContext { endpoint: endpoint.into(), base_dir: base_dir.into() }
+        OpenContext {
+            endpoint: endpoint.into(),
+            base_dir: base_dir.into(),
+        }
     }
 
     /// A path from the configuration, resolved against [`Self::base_dir`].
     pub fn resolve(&self, path: impl Into<PathBuf>) -> PathBuf {
         let path = path.into();
-        if path.is_absolute() { path } else { self.base_dir.join(path) }
+        if path.is_absolute() {
+            path
+        } else {
+            self.base_dir.join(path)
+        }
     }
 }
 
@@ -106,12 +113,17 @@ pub struct Buffer {
 impl Buffer {
     /// An empty buffer.
     pub const fn empty() -> Self {
-        Buffer { ptr: std::ptr::null_mut(), len: 0, cap: 0 }
+        Buffer {
+            ptr: std::ptr::null_mut(),
+            len: 0,
+            cap: 0,
+        }
     }
 }
 
 /// The host's log callback: level (1 error .. 5 trace), target, message.
-pub type LogFn = extern "C" fn(level: u32, target: *const u8, target_len: usize, msg: *const u8, msg_len: usize);
+pub type LogFn =
+    extern "C" fn(level: u32, target: *const u8, target_len: usize, msg: *const u8, msg_len: usize);
 
 /// Opens an instance: configuration JSON and [`OpenContext`] postcard in;
 /// a handle out, or null with a postcard [`wire::WireError`] in `out`.
@@ -126,7 +138,8 @@ pub type OpenFn = unsafe extern "C" fn(
 
 /// One call: a postcard [`wire::Request`] in, a postcard
 /// [`wire::WireResult`] out.
-pub type CallFn = unsafe extern "C" fn(handle: *mut c_void, req: *const u8, req_len: usize, out: *mut Buffer);
+pub type CallFn =
+    unsafe extern "C" fn(handle: *mut c_void, req: *const u8, req_len: usize, out: *mut Buffer);
 
 /// Drops an instance.
 pub type CloseFn = unsafe extern "C" fn(handle: *mut c_void);
@@ -209,13 +222,16 @@ macro_rules! export_connector {
     ($connector:ty) => {
         /// The Tandem plugin descriptor of this library.
         #[unsafe(no_mangle)]
-        pub static TANDEM_PLUGIN: $crate::plugin::Descriptor = $crate::plugin::Descriptor::of::<$connector>();
+        pub static TANDEM_PLUGIN: $crate::plugin::Descriptor =
+            $crate::plugin::Descriptor::of::<$connector>();
     };
     // For tests of the host's version check only.
     ($connector:ty, abi_version = $abi:expr) => {
         /// The Tandem plugin descriptor of this library (with a given ABI version).
         #[unsafe(no_mangle)]
-        pub static TANDEM_PLUGIN: $crate::plugin::Descriptor =
-            $crate::plugin::Descriptor { abi_version: $abi, ..$crate::plugin::Descriptor::of::<$connector>() };
+        pub static TANDEM_PLUGIN: $crate::plugin::Descriptor = $crate::plugin::Descriptor {
+            abi_version: $abi,
+            ..$crate::plugin::Descriptor::of::<$connector>()
+        };
     };
 }

@@ -102,16 +102,37 @@ impl From<Error> for WireError {
         match e {
             Error::Config { connector, message } => WireError::Config(connector, message),
             Error::NotFound { connector, entity } => WireError::NotFound(connector, entity),
-            Error::BadRecord { connector, location, message } => WireError::BadRecord(connector, location, message),
-            Error::Remote { connector, status, message, request_id } => {
-                WireError::Remote(connector, status, message, request_id)
-            }
-            Error::Throttled { connector, message, retry_after } => {
-                WireError::Throttled(connector, message, retry_after.map(|d| d.as_millis() as u64))
-            }
-            Error::CursorExpired { connector, entity, message } => WireError::CursorExpired(connector, entity, message),
+            Error::BadRecord {
+                connector,
+                location,
+                message,
+            } => WireError::BadRecord(connector, location, message),
+            Error::Remote {
+                connector,
+                status,
+                message,
+                request_id,
+            } => WireError::Remote(connector, status, message, request_id),
+            Error::Throttled {
+                connector,
+                message,
+                retry_after,
+            } => WireError::Throttled(
+                connector,
+                message,
+                retry_after.map(|d| d.as_millis() as u64),
+            ),
+            Error::CursorExpired {
+                connector,
+                entity,
+                message,
+            } => WireError::CursorExpired(connector, entity, message),
             Error::Transaction { connector, message } => WireError::Transaction(connector, message),
-            Error::Io { connector, context, source } => WireError::Other(connector, format!("{context}: {source}")),
+            Error::Io {
+                connector,
+                context,
+                source,
+            } => WireError::Other(connector, format!("{context}: {source}")),
             Error::Other { connector, message } => WireError::Other(connector, message),
             other => WireError::Other(String::new(), other.to_string()),
         }
@@ -123,14 +144,27 @@ impl From<WireError> for Error {
         match e {
             WireError::Config(connector, message) => Error::Config { connector, message },
             WireError::NotFound(connector, entity) => Error::NotFound { connector, entity },
-            WireError::BadRecord(connector, location, message) => Error::BadRecord { connector, location, message },
-            WireError::Remote(connector, status, message, request_id) => {
-                Error::Remote { connector, status, message, request_id }
-            }
-            WireError::Throttled(connector, message, ms) => {
-                Error::Throttled { connector, message, retry_after: ms.map(std::time::Duration::from_millis) }
-            }
-            WireError::CursorExpired(connector, entity, message) => Error::CursorExpired { connector, entity, message },
+            WireError::BadRecord(connector, location, message) => Error::BadRecord {
+                connector,
+                location,
+                message,
+            },
+            WireError::Remote(connector, status, message, request_id) => Error::Remote {
+                connector,
+                status,
+                message,
+                request_id,
+            },
+            WireError::Throttled(connector, message, ms) => Error::Throttled {
+                connector,
+                message,
+                retry_after: ms.map(std::time::Duration::from_millis),
+            },
+            WireError::CursorExpired(connector, entity, message) => Error::CursorExpired {
+                connector,
+                entity,
+                message,
+            },
             WireError::Transaction(connector, message) => Error::Transaction { connector, message },
             WireError::Other(connector, message) => Error::Other { connector, message },
         }

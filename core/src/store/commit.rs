@@ -12,7 +12,7 @@ use super::{Commit, ConflictStatus, LinkUpdate, StateStore, conflicts as conflic
 use crate::error::Result;
 
 /// Columns bound per inserted link (all but `id`).
-const LINK_INSERT_COLUMNS: usize = 7;
+const LINK_INSERT_COLUMNS: usize = 8;
 
 /// Columns bound per inserted conflict (all but `id`).
 const CONFLICT_INSERT_COLUMNS: usize = 12;
@@ -46,6 +46,8 @@ async fn apply(txn: &DatabaseTransaction, commit: Commit) -> Result<()> {
         pair,
         links,
         removed_links,
+        days,
+        period,
         cursors,
         conflicts,
         closed_conflicts,
@@ -104,7 +106,9 @@ async fn apply(txn: &DatabaseTransaction, commit: Commit) -> Result<()> {
             .await
             .ctx(|| "closing conflicts".to_owned())?;
     }
-    runs::finish(txn, run_id, status, &counts, &errors).await
+    super::ledger::write_days(txn, &pair, run_id, &days, now).await?;
+    runs::finish(txn, run_id, status, &counts, &errors).await?;
+    runs::detail(txn, run_id, period, &days).await
 }
 
 /// Removes links of `pair` by id.
@@ -146,6 +150,7 @@ async fn write_links(txn: &DatabaseTransaction, pair: &str, updates: &[LinkUpdat
                     hash_b: Set(codec::hash_to_db(u.hash_b)),
                     base: Set(base_bytes(u)?),
                     disabled: Set(u.disabled),
+                    day: Set(u.day.map(|d| d.to_string())),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -176,7 +181,11 @@ async fn update_link(db: &impl ConnectionTrait, pair: &str, id: i64, u: &LinkUpd
             links::Column::HashB,
             Expr::value(codec::hash_to_db(u.hash_b)),
         )
-        .col_expr(links::Column::Disabled, Expr::value(u.disabled));
+        .col_expr(links::Column::Disabled, Expr::value(u.disabled))
+        .col_expr(
+            links::Column::Day,
+            Expr::value(u.day.map(|d| d.to_string())),
+        );
     if let Some(base) = base_bytes(u)? {
         update = update.col_expr(links::Column::Base, Expr::value(base));
     }

@@ -29,6 +29,9 @@ pub mod links {
         pub base: Option<Vec<u8>>,
         /// Whether synchronization is off.
         pub disabled: bool,
+        /// The day of the record's event time (`YYYY-MM-DD`), for pairs
+        /// with a day ledger.
+        pub day: Option<String>,
     }
 
     /// No relations.
@@ -139,6 +142,84 @@ pub mod runs {
         pub counts: String,
         /// Errors, JSON.
         pub errors: String,
+        /// The first day of the run's period (`YYYY-MM-DD`).
+        pub period_from: Option<String>,
+        /// The last day of the run's period.
+        pub period_to: Option<String>,
+        /// Days saved.
+        pub saved_days: i64,
+        /// Events saved.
+        pub saved_events: i64,
+        /// Per-day detail, JSON.
+        pub days: Option<String>,
+        /// The process that runs it (`host:pid`).
+        pub owner: Option<String>,
+        /// When its owner last said it is alive, unix milliseconds.
+        pub heartbeat: Option<i64>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `ledger`: one row per pair and day that was ever synced, stale or failed.
+pub mod ledger {
+    use sea_orm::entity::prelude::*;
+
+    /// One day of a pair.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ledger")]
+    pub struct Model {
+        /// The row's id.
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// The pair.
+        pub pair: String,
+        /// The day, `YYYY-MM-DD`.
+        pub day: String,
+        /// `synced`, `stale` or `failed`.
+        pub status: String,
+        /// Events saved for the day.
+        pub events: i64,
+        /// The run that last set it.
+        pub run_id: Option<i64>,
+        /// When, unix milliseconds.
+        pub updated: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `journal`: the before-image of every change a run applied.
+pub mod journal {
+    use sea_orm::entity::prelude::*;
+
+    /// One before-image.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "journal")]
+    pub struct Model {
+        /// The entry's id, in the order written.
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// The run.
+        pub run_id: i64,
+        /// The pair.
+        pub pair: String,
+        /// `a` or `b`: the side written.
+        pub side: String,
+        /// The entity written.
+        pub entity: String,
+        /// The key written.
+        pub key: String,
+        /// The record before the change, postcard; null when it did not exist.
+        pub before: Option<Vec<u8>>,
     }
 
     /// No relations.

@@ -18,13 +18,14 @@ use crate::record::{Cursor, Key, Record};
 const LINKS_PER_PAGE: u64 = 50_000;
 
 /// The columns of a [`LinkRow`], in the order of [`LinkTuple`].
-const LINK_COLUMNS: [links::Column; 6] = [
+const LINK_COLUMNS: [links::Column; 7] = [
     links::Column::Id,
     links::Column::AKey,
     links::Column::BKey,
     links::Column::HashA,
     links::Column::HashB,
     links::Column::Disabled,
+    links::Column::Day,
 ];
 
 /// A link as selected by [`LINK_COLUMNS`].
@@ -35,10 +36,12 @@ type LinkTuple = (
     Option<i64>,
     Option<i64>,
     bool,
+    Option<String>,
 );
 
-fn link_row((id, a_key, b_key, hash_a, hash_b, disabled): LinkTuple) -> LinkRow {
+fn link_row((id, a_key, b_key, hash_a, hash_b, disabled, day): LinkTuple) -> LinkRow {
     LinkRow {
+        day: day.and_then(|d| d.parse().ok()),
         id,
         a_key: a_key.map(Key),
         b_key: b_key.map(Key),
@@ -164,6 +167,7 @@ impl StateStore {
         let id = match (by_a, by_b) {
             (None, None) => {
                 let row = links::ActiveModel {
+                    day: Set(None),
                     id: NotSet,
                     pair: Set(pair.to_owned()),
                     a_key: Set(Some(a_key.0.clone())),
@@ -259,6 +263,7 @@ impl StateStore {
                     Side::B => (None, Some(key.0.clone())),
                 };
                 let row = links::ActiveModel {
+                    day: Set(None),
                     id: NotSet,
                     pair: Set(pair.to_owned()),
                     a_key: Set(a_key),

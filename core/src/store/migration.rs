@@ -12,7 +12,7 @@ pub(crate) struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001CreateTables)]
+        vec![Box::new(M0001CreateTables), Box::new(M0002LedgerJournal)]
     }
 }
 
@@ -136,6 +136,85 @@ impl MigrationTrait for M0001CreateTables {
 
     fn use_transaction(&self) -> Option<bool> {
         // All tables or none, on SQLite too.
+        Some(true)
+    }
+}
+
+/// Adds the day ledger, the journal of before-images, the day of each link,
+/// and the runs' period, day detail and owner.
+struct M0002LedgerJournal;
+
+impl MigrationName for M0002LedgerJournal {
+    fn name(&self) -> &str {
+        "m0002_ledger_journal"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0002LedgerJournal {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let backend = m.get_database_backend();
+        m.alter_table(
+            Table::alter()
+                .table("links")
+                .add_column(string_null("day"))
+                .take(),
+        )
+        .await?;
+        index(m, "links", "idx_links_pair_day", &["pair", "day"], false).await?;
+        for col in [
+            string_null("period_from"),
+            string_null("period_to"),
+            big_integer("saved_days").default(0).take(),
+            big_integer("saved_events").default(0).take(),
+            long_text(backend, "days").null().take(),
+            string_null("owner"),
+            big_integer_null("heartbeat"),
+        ] {
+            // One column per statement: SQLite adds columns one at a time.
+            m.alter_table(Table::alter().table("runs").add_column(col).take())
+                .await?;
+        }
+        m.create_table(
+            Table::create()
+                .table("ledger")
+                .col(big_pk_auto("id"))
+                .col(string("pair"))
+                .col(string("day"))
+                .col(string("status"))
+                .col(big_integer("events"))
+                .col(big_integer_null("run_id"))
+                .col(big_integer("updated"))
+                .take(),
+        )
+        .await?;
+        index(m, "ledger", "idx_ledger_pair_day", &["pair", "day"], true).await?;
+        m.create_table(
+            Table::create()
+                .table("journal")
+                .col(big_pk_auto("id"))
+                .col(big_integer("run_id"))
+                .col(string("pair"))
+                .col(string("side"))
+                .col(string("entity"))
+                .col(string("key"))
+                .col(long_blob(backend, "before").null().take())
+                .take(),
+        )
+        .await?;
+        index(m, "journal", "idx_journal_run_id", &["run_id", "id"], false).await?;
+        index(
+            m,
+            "journal",
+            "idx_journal_pair_key",
+            &["pair", "key"],
+            false,
+        )
+        .await?;
+        Ok(())
+    }
+
+    fn use_transaction(&self) -> Option<bool> {
         Some(true)
     }
 }

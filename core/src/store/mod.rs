@@ -13,6 +13,8 @@ mod codec;
 mod commit;
 mod conflicts;
 mod entity;
+mod journal;
+mod ledger;
 mod links;
 mod migration;
 mod model;
@@ -30,9 +32,10 @@ use sea_orm_migration::MigratorTrait;
 use tokio::sync::{Mutex, MutexGuard};
 
 pub use model::{
-    Commit, ConflictRow, ConflictStatus, LinkRow, LinkUpdate, NewConflict, RunCounts, RunError,
-    RunRow, RunStatus, Side,
+    Commit, ConflictRow, ConflictStatus, DayDetail, DayStatus, JournalEntry, LedgerRow, LinkRow,
+    LinkUpdate, NewConflict, RunCounts, RunError, RunRow, RunStatus, Side,
 };
+pub use runs::owner;
 
 use crate::error::{Error, Result};
 use codec::Context;

@@ -62,6 +62,8 @@ pub struct LinkRow {
     pub hash_b: Option<u64>,
     /// Whether the user turned synchronization off for this record.
     pub disabled: bool,
+    /// The day of the record's event time, for pairs with a day ledger.
+    pub day: Option<jiff::civil::Date>,
 }
 
 impl LinkRow {
@@ -93,6 +95,8 @@ pub struct LinkUpdate {
     pub base: Option<Record>,
     /// Whether synchronization is turned off for this record.
     pub disabled: bool,
+    /// The day of the record's event time, for pairs with a day ledger.
+    pub day: Option<jiff::civil::Date>,
 }
 
 /// The status of a run.
@@ -217,6 +221,98 @@ pub struct RunRow {
     pub counts: RunCounts,
     /// Its errors.
     pub errors: Vec<RunError>,
+    /// The days it covered, for day runs.
+    pub period: Option<(jiff::civil::Date, jiff::civil::Date)>,
+    /// Days it saved.
+    pub saved_days: u64,
+    /// Events it saved.
+    pub saved_events: u64,
+    /// What it did per day.
+    pub days: Vec<DayDetail>,
+    /// The process running it (`host:pid`), while it runs.
+    pub owner: Option<String>,
+    /// When its owner last said it was alive.
+    pub heartbeat: Option<jiff::Timestamp>,
+}
+
+/// Where a day of a pair stands in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DayStatus {
+    /// Never synced (grey).
+    NotSynced,
+    /// Synced, with its saved events (green).
+    Synced,
+    /// Synced, but the source has new or changed events for it since
+    /// (yellow): needs a forced resync.
+    Stale,
+    /// The last attempt failed (red).
+    Failed,
+}
+
+impl DayStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DayStatus::NotSynced => "not_synced",
+            DayStatus::Synced => "synced",
+            DayStatus::Stale => "stale",
+            DayStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            DayStatus::NotSynced,
+            DayStatus::Synced,
+            DayStatus::Stale,
+            DayStatus::Failed,
+        ]
+        .into_iter()
+        .find(|d| d.as_str() == s)
+    }
+}
+
+/// One day of a pair in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerRow {
+    /// The day.
+    pub day: jiff::civil::Date,
+    /// Its status.
+    pub status: DayStatus,
+    /// Events saved for it.
+    pub events: u64,
+    /// The run that last set it.
+    pub run_id: Option<i64>,
+    /// When.
+    pub updated: jiff::Timestamp,
+}
+
+/// What a run did for one day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayDetail {
+    /// The day.
+    pub day: jiff::civil::Date,
+    /// Its status after the run.
+    pub status: DayStatus,
+    /// Events saved (read from the source and in step on the target).
+    pub events: u64,
+    /// Why it failed or went stale, if it did.
+    pub note: Option<String>,
+}
+
+/// One before-image in a run's journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// The side written.
+    pub side: Side,
+    /// The entity written.
+    pub entity: String,
+    /// The key written.
+    pub key: Key,
+    /// The record before the change; `None` when it did not exist.
+    pub before: Option<Record>,
 }
 
 /// Whether a conflict still waits for a decision.
@@ -296,6 +392,10 @@ pub struct NewConflict {
 /// [`StateStore::commit`](super::StateStore::commit).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Commit {
+    /// Ledger days to set (with this run as their run).
+    pub days: Vec<DayDetail>,
+    /// The run's period, for day runs.
+    pub period: Option<(jiff::civil::Date, jiff::civil::Date)>,
     /// The run being finished.
     pub run_id: i64,
     /// The pair.
@@ -326,6 +426,8 @@ impl Commit {
             pair: pair.into(),
             links: Vec::new(),
             removed_links: Vec::new(),
+            days: Vec::new(),
+            period: None,
             cursors: Vec::new(),
             conflicts: Vec::new(),
             closed_conflicts: Vec::new(),

@@ -9,7 +9,7 @@ use sea_orm::{
 
 use super::codec::{self, Context};
 use super::entity::runs;
-use super::{RunCounts, RunError, RunRow, RunStatus, StateStore, not_found};
+use super::{DayDetail, DayStatus, RunCounts, RunError, RunRow, RunStatus, StateStore, not_found};
 use crate::error::{Error, Result};
 
 fn run_row(m: runs::Model) -> Result<RunRow> {
@@ -22,6 +22,18 @@ fn run_row(m: runs::Model) -> Result<RunRow> {
         ended: codec::timestamp_opt(m.ended)?,
         counts: codec::from_json(&format!("counts of run {}", m.id), &m.counts)?,
         errors: codec::from_json(&format!("errors of run {}", m.id), &m.errors)?,
+        period: match (m.period_from.as_deref(), m.period_to.as_deref()) {
+            (Some(f), Some(t)) => f.parse().ok().zip(t.parse().ok()),
+            _ => None,
+        },
+        saved_days: m.saved_days.max(0) as u64,
+        saved_events: m.saved_events.max(0) as u64,
+        days: match &m.days {
+            Some(d) => codec::from_json(&format!("days of run {}", m.id), d)?,
+            None => Vec::new(),
+        },
+        owner: m.owner,
+        heartbeat: codec::timestamp_opt(m.heartbeat)?,
         pair: m.pair,
         mode: m.mode,
         trigger: m.trigger,
@@ -56,7 +68,92 @@ pub(super) async fn finish(
     Ok(())
 }
 
+/// This process, as a run's owner: `host:pid`.
+pub fn owner() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".to_owned());
+    format!("{host}:{}", std::process::id())
+}
+
+/// Records a run's period and per-day detail, with the days and events it
+/// saved.
+pub(super) async fn detail(
+    db: &impl ConnectionTrait,
+    run_id: i64,
+    period: Option<(jiff::civil::Date, jiff::civil::Date)>,
+    days: &[DayDetail],
+) -> Result<()> {
+    if period.is_none() && days.is_empty() {
+        return Ok(());
+    }
+    let saved: Vec<&DayDetail> = days
+        .iter()
+        .filter(|d| d.status == DayStatus::Synced)
+        .collect();
+    let events: u64 = saved.iter().map(|d| d.events).sum();
+    runs::Entity::update_many()
+        .col_expr(
+            runs::Column::PeriodFrom,
+            Expr::value(period.map(|p| p.0.to_string())),
+        )
+        .col_expr(
+            runs::Column::PeriodTo,
+            Expr::value(period.map(|p| p.1.to_string())),
+        )
+        .col_expr(runs::Column::SavedDays, Expr::value(saved.len() as i64))
+        .col_expr(runs::Column::SavedEvents, Expr::value(events as i64))
+        .col_expr(
+            runs::Column::Days,
+            Expr::value(codec::to_json("run days", &days)?),
+        )
+        .filter(runs::Column::Id.eq(run_id))
+        .exec(db)
+        .await
+        .ctx(|| format!("recording the days of run {run_id}"))?;
+    Ok(())
+}
+
 impl StateStore {
+    /// Records a failed or stopped day run's period and days with its end.
+    pub async fn finish_day_run(
+        &self,
+        run_id: i64,
+        status: RunStatus,
+        counts: &RunCounts,
+        errors: &[RunError],
+        period: Option<(jiff::civil::Date, jiff::civil::Date)>,
+        days: &[DayDetail],
+    ) -> Result<()> {
+        let _turn = self.write_turn().await;
+        finish(&self.db, run_id, status, counts, errors).await?;
+        detail(&self.db, run_id, period, days).await
+    }
+
+    /// Says the run's owner is alive.
+    pub async fn heartbeat(&self, run_id: i64) -> Result<()> {
+        let _turn = self.write_turn().await;
+        runs::Entity::update_many()
+            .col_expr(runs::Column::Heartbeat, Expr::value(codec::now_ms()))
+            .filter(runs::Column::Id.eq(run_id))
+            .exec(&self.db)
+            .await
+            .ctx(|| format!("heartbeat of run {run_id}"))?;
+        Ok(())
+    }
+
+    /// A run's status, cheaply (the engine polls it for stop requests).
+    pub async fn run_status(&self, run_id: i64) -> Result<Option<RunStatus>> {
+        let status: Option<String> = runs::Entity::find_by_id(run_id)
+            .select_only()
+            .column(runs::Column::Status)
+            .into_tuple()
+            .one(&self.db)
+            .await
+            .ctx(|| format!("reading the status of run {run_id}"))?;
+        Ok(status.and_then(|s| RunStatus::parse(&s)))
+    }
+
     /// Records the start of a run (status `running`, started now) and
     /// returns its id.
     pub async fn start_run(
@@ -77,6 +174,13 @@ impl StateStore {
             ended: Set(None),
             counts: Set(codec::to_json("run counts", &RunCounts::default())?),
             errors: Set("[]".to_owned()),
+            period_from: Set(None),
+            period_to: Set(None),
+            saved_days: Set(0),
+            saved_events: Set(0),
+            days: Set(None),
+            owner: Set(Some(owner())),
+            heartbeat: Set(Some(codec::now_ms())),
         };
         let _turn = self.write_turn().await;
         let res = runs::Entity::insert(row)

@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use tandem_core::plugin::{Connector, OpenContext};
 use tandem_core::{
-    Applied, Batch, BatchStream, Capabilities, Change, EntitySchema, Error, Key, ReadRequest, ReadScope, Record, Result,
-    Source, Target, Transaction, Value,
+    Applied, Batch, BatchStream, Capabilities, Change, EntitySchema, Error, Key, ReadRequest,
+    ReadScope, Record, Result, Source, Target, Transaction, Value,
 };
 
 const NAME: &str = "template";
@@ -69,7 +69,8 @@ impl TemplateConnector {
     fn record(&self, key: &str, fields: &serde_json::Map<String, serde_json::Value>) -> Record {
         let mut r = Record::new(key);
         for (name, value) in fields {
-            r.fields.push((name.clone(), Value::from_json(value.clone())));
+            r.fields
+                .push((name.clone(), Value::from_json(value.clone())));
         }
         r
     }
@@ -83,7 +84,10 @@ impl Connector for TemplateConnector {
         let mut config: TemplateConfig =
             serde_json::from_value(config).map_err(|e| Error::config(NAME, e.to_string()))?;
         if config.key.is_empty() {
-            return Err(Error::config(NAME, "key: name the field that holds the key"));
+            return Err(Error::config(
+                NAME,
+                "key: name the field that holds the key",
+            ));
         }
         config.dir = context.resolve(&config.dir);
         Ok(TemplateConnector { config })
@@ -97,7 +101,11 @@ impl Connector for TemplateConnector {
 #[async_trait]
 impl Source for TemplateConnector {
     fn capabilities(&self) -> Capabilities {
-        Capabilities { transactions: true, idempotent_upsert: true, ..Default::default() }
+        Capabilities {
+            transactions: true,
+            idempotent_upsert: true,
+            ..Default::default()
+        }
     }
 
     async fn entities(&self) -> Result<Vec<EntitySchema>> {
@@ -105,12 +113,22 @@ impl Source for TemplateConnector {
         let entries = match std::fs::read_dir(&self.config.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(Error::io(NAME, format!("listing {}", self.config.dir.display()), e)),
+            Err(e) => {
+                return Err(Error::io(
+                    NAME,
+                    format!("listing {}", self.config.dir.display()),
+                    e,
+                ));
+            }
         };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if let Some(entity) = name.strip_suffix(".json") {
-                out.push(EntitySchema { name: entity.to_owned(), key: vec![self.config.key.clone()], fields: Vec::new() });
+                out.push(EntitySchema {
+                    name: entity.to_owned(),
+                    key: vec![self.config.key.clone()],
+                    fields: Vec::new(),
+                });
             }
         }
         Ok(out)
@@ -126,7 +144,9 @@ impl Source for TemplateConnector {
         for (key, fields) in &doc {
             let mut record = self.record(key, fields);
             if let Some(keep) = &request.fields {
-                record.fields.retain(|(n, _)| keep.contains(n) || *n == self.config.key);
+                record
+                    .fields
+                    .retain(|(n, _)| keep.contains(n) || *n == self.config.key);
             }
             batch.changes.push(Change::Upsert(record));
             if batch.changes.len() >= request.batch_size {
@@ -147,12 +167,19 @@ impl Target for TemplateConnector {
     }
 
     async fn begin(&self, entity: &str) -> Result<Box<dyn Transaction>> {
-        Ok(Box::new(TemplateTransaction { connector: self.clone(), entity: entity.to_owned(), staged: Vec::new() }))
+        Ok(Box::new(TemplateTransaction {
+            connector: self.clone(),
+            entity: entity.to_owned(),
+            staged: Vec::new(),
+        }))
     }
 
     async fn fetch(&self, entity: &str, keys: &[Key]) -> Result<Vec<Record>> {
         let doc = self.load(entity)?;
-        Ok(keys.iter().filter_map(|k| doc.get(k.as_str()).map(|f| self.record(k.as_str(), f))).collect())
+        Ok(keys
+            .iter()
+            .filter_map(|k| doc.get(k.as_str()).map(|f| self.record(k.as_str(), f)))
+            .collect())
     }
 }
 
@@ -166,7 +193,13 @@ struct TemplateTransaction {
 #[async_trait]
 impl Transaction for TemplateTransaction {
     async fn apply(&mut self, changes: Vec<Change>) -> Result<Vec<Applied>> {
-        let applied = changes.iter().map(|c| Applied { key: c.key().clone(), version: None }).collect();
+        let applied = changes
+            .iter()
+            .map(|c| Applied {
+                key: c.key().clone(),
+                version: None,
+            })
+            .collect();
         self.staged.extend(changes);
         Ok(applied)
     }
@@ -176,7 +209,11 @@ impl Transaction for TemplateTransaction {
         for change in self.staged {
             match change {
                 Change::Upsert(r) => {
-                    let fields = r.fields.iter().map(|(n, v)| (n.clone(), v.to_json())).collect();
+                    let fields = r
+                        .fields
+                        .iter()
+                        .map(|(n, v)| (n.clone(), v.to_json()))
+                        .collect();
                     doc.insert(r.key.0, fields);
                 }
                 Change::Delete { key, .. } => {

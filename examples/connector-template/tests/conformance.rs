@@ -25,7 +25,19 @@ async fn passes_the_conformance_suite() {
 #[test]
 fn bad_config_is_a_config_error() {
     let ctx = OpenContext::default();
-    bad_config("template", TemplateConnector::open(serde_json::json!({ "dir": "x" }), &ctx));
-    bad_config("template", TemplateConnector::open(serde_json::json!({ "dir": "x", "key": "id", "extra": 1 }), &ctx));
-    bad_config("template", TemplateConnector::open(serde_json::json!({ "dir": "x", "key": "" }), &ctx));
+    bad_config(
+        "template",
+        TemplateConnector::open(serde_json::json!({ "dir": "x" }), &ctx),
+    );
+    bad_config(
+        "template",
+        TemplateConnector::open(
+            serde_json::json!({ "dir": "x", "key": "id", "extra": 1 }),
+            &ctx,
+        ),
+    );
+    bad_config(
+        "template",
+        TemplateConnector::open(serde_json::json!({ "dir": "x", "key": "" }), &ctx),
+    );
 }

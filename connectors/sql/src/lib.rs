@@ -1,0 +1,232 @@
+//! Tandem connector for SQL tables: SQLite, PostgreSQL, MySQL and MariaDB,
+//! through sea-orm, as a source and a target.
+//!
+//! Each table is an entity. One code path serves every database: the URL
+//! picks the driver, and sea-query writes each statement in the database's
+//! dialect. Nothing is opened until the connector is first used.
+//!
+//! # Configuration
+//!
+//! The endpoint's settings in the manifest (`type = "sql"`):
+//!
+//! ```toml
+//! [endpoints.shop]
+//! type = "sql"
+//! url = "sqlite://data/shop.db"     # relative to the manifest; or
+//! # url_env = "SHOP_DATABASE_URL"   # postgres://... or mysql://..., from the environment
+//! # schema = "sales"                # PostgreSQL schema / MySQL database
+//! # tables = ["customers"]          # default: every table
+//!
+//! [endpoints.shop.table.customers]
+//! key = ["id"]                      # default: the primary key
+//! cursor = "updated_at"             # incremental reads
+//! soft_delete = "deleted_at"        # deletes that incremental reads see
+//! create = true                     # create the table on the first write
+//! ```
+//!
+//! See [`SqlConfig`] and [`TableConfig`] for every setting.
+//!
+//! # Reading
+//!
+//! A full read streams the table in key order, `batch_size` rows per query
+//! (keyset pagination), so memory is bounded by the batch size. A table
+//! with a `cursor` column is also read incrementally: the rows whose
+//! `(cursor, key)` is past the last position read, up to the last position
+//! that existed when the read started (rows written during the read are
+//! left for the next one). Rows that share a cursor value are told apart by
+//! their key, so none is skipped or read twice. With a `soft_delete` column,
+//! rows marked deleted are reported as deletes; without one, the engine
+//! finds deletes by a full read.
+//!
+//! # Writing
+//!
+//! A transaction is a database transaction. Upserts are multi-row `INSERT
+//! ... ON CONFLICT ... DO UPDATE` (SQLite, PostgreSQL) or `... ON DUPLICATE
+//! KEY UPDATE` (MySQL) statements setting the columns the records carry,
+//! as many rows per statement as the driver's parameter limit allows.
+//! Every value is checked against its column's type before anything is
+//! written: a value that does not fit is
+//! [`Error::BadRecord`](tandem_core::Error::BadRecord) naming the table,
+//! the key and the column, and the batch writes nothing.
+//!
+//! # Values
+//!
+//! Integers, floats, exact decimals ([`Value::Decimal`](tandem_core::Value)
+//! text; SQLite keeps 15 significant digits), text, bytes, booleans, dates,
+//! instants (PostgreSQL `timestamptz`; UTC elsewhere; SQLite stores them as
+//! `YYYY-MM-DD HH:MM:SS.ffffff` text), JSON and nulls keep their types.
+#![warn(missing_docs)]
+
+mod config;
+mod cursor;
+mod db;
+mod ddl;
+mod decode;
+mod encode;
+mod read;
+mod schema;
+mod statements;
+mod types;
+mod write;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tandem_core::{Capabilities, Error, Result};
+use tokio::sync::OnceCell;
+
+pub use config::{SqlConfig, TableConfig};
+
+use config::Settings;
+use db::Db;
+use schema::Table;
+
+/// The connector's name, as manifests' `type` and errors say it.
+pub const CONNECTOR: &str = "sql";
+
+/// The tables of a SQL database, as a [`Source`](tandem_core::Source) and
+/// a [`Target`](tandem_core::Target). Clones share the connection pool.
+#[derive(Clone)]
+pub struct SqlConnector {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: Settings,
+    db: OnceCell<Db>,
+    /// Tables as loaded from the catalog (or created), by name.
+    tables: Mutex<HashMap<String, Arc<Table>>>,
+}
+
+impl std::fmt::Debug for SqlConnector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlConnector")
+            .field("url", &self.inner.settings.shown_url)
+            .finish()
+    }
+}
+
+impl SqlConnector {
+    /// A connector from a checked configuration (a relative SQLite path is
+    /// relative to the working directory). Pure: nothing is opened until
+    /// the connector is used.
+    pub fn new(config: SqlConfig) -> Result<Self> {
+        let settings = config.resolve(|p| p.to_owned())?;
+        Ok(Self::with_settings(settings))
+    }
+
+    /// A connector from its configuration as the manifest gives it; a bad
+    /// configuration is [`Error::Config`] naming the setting.
+    pub fn from_config(config: serde_json::Value) -> Result<Self> {
+        SqlConnector::new(parse(config)?)
+    }
+
+    fn with_settings(settings: Settings) -> Self {
+        SqlConnector {
+            inner: Arc::new(Inner {
+                settings,
+                db: OnceCell::new(),
+                tables: Mutex::default(),
+            }),
+        }
+    }
+
+    /// The database URL, without its password.
+    pub fn shown_url(&self) -> &str {
+        &self.inner.settings.shown_url
+    }
+
+    /// The open database, connecting on first use.
+    pub(crate) async fn db(&self) -> Result<&Db> {
+        self.inner
+            .db
+            .get_or_try_init(|| Db::connect(&self.inner.settings))
+            .await
+    }
+
+    /// A table that is an entity: from the cache, else the catalog. A table
+    /// with `create = true` that does not exist yet has no columns.
+    pub(crate) async fn table(&self, name: &str) -> Result<Arc<Table>> {
+        let settings = &self.inner.settings;
+        let not_found = || Error::NotFound {
+            connector: CONNECTOR.into(),
+            entity: name.to_owned(),
+        };
+        if !settings.allows(name) {
+            return Err(not_found());
+        }
+        if let Some(t) = self.cached(name) {
+            return Ok(t);
+        }
+        let db = self.db().await?;
+        match schema::load_table(db, settings, name).await? {
+            Some(table) => Ok(self.remember(table)),
+            None if settings.table(name).create => Ok(Arc::new(Table {
+                name: name.to_owned(),
+                schema: (db.backend != config::Backend::Sqlite).then(|| db.schema.clone()),
+                columns: Vec::new(),
+                key: Vec::new(),
+                cursor: None,
+                soft_delete: None,
+                exists: false,
+                config: settings.table(name),
+            })),
+            None => Err(not_found()),
+        }
+    }
+
+    fn cached(&self, name: &str) -> Option<Arc<Table>> {
+        self.inner
+            .tables
+            .lock()
+            .expect("table cache")
+            .get(name)
+            .cloned()
+    }
+
+    /// Keeps a loaded or created table.
+    pub(crate) fn remember(&self, table: Table) -> Arc<Table> {
+        let table = Arc::new(table);
+        let mut tables = self.inner.tables.lock().expect("table cache");
+        tables.insert(table.name.clone(), Arc::clone(&table));
+        table
+    }
+
+    pub(crate) fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let tables = &self.inner.settings.table;
+        let with_cursor: Vec<_> = tables.values().filter(|t| t.cursor.is_some()).collect();
+        Capabilities {
+            cursors: !with_cursor.is_empty(),
+            deletes: !with_cursor.is_empty() && with_cursor.iter().all(|t| t.soft_delete.is_some()),
+            days: false,
+            transactions: true,
+            idempotent_upsert: true,
+        }
+    }
+}
+
+fn parse(config: serde_json::Value) -> Result<SqlConfig> {
+    serde_json::from_value(config).map_err(|e| Error::config(CONNECTOR, e.to_string()))
+}
+
+impl tandem_core::plugin::Connector for SqlConnector {
+    const NAME: &'static str = CONNECTOR;
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    /// A relative SQLite path is resolved against the manifest's folder.
+    fn open(config: serde_json::Value, context: &tandem_core::plugin::OpenContext) -> Result<Self> {
+        let config = parse(config)?;
+        let settings = config.resolve(|p| context.resolve(p).to_string_lossy().into_owned())?;
+        Ok(SqlConnector::with_settings(settings))
+    }
+
+    fn as_target(&self) -> Option<&dyn tandem_core::Target> {
+        Some(self)
+    }
+}
+
+tandem_core::export_connector!(SqlConnector);

@@ -1,0 +1,146 @@
+//! The statements the connector runs, built by sea-query in the dialect of
+//! the database: pages of a read, upserts, deletes, soft deletes.
+
+use sea_orm::Statement;
+use sea_orm::sea_query::{
+    Alias, Cond, DeleteStatement, Expr, ExprTrait, InsertStatement, OnConflict, Order, Query,
+    SelectStatement, UpdateStatement,
+};
+use tandem_core::FieldType;
+
+use crate::config::Backend;
+use crate::db::Db;
+use crate::schema::{Column, Table};
+
+fn col(c: &Column) -> Expr {
+    Expr::col(Alias::new(c.name.as_str()))
+}
+
+/// A column as selected: cast to text where the driver has no exact type.
+fn selected(c: &Column, backend: Backend) -> Expr {
+    match (c.text_read, backend) {
+        (true, Backend::Postgres) => col(c).cast_as(Alias::new("text")),
+        (true, Backend::MySql) => col(c).cast_as(Alias::new("char")),
+        _ => col(c),
+    }
+}
+
+/// `(a, b)` for several columns, `a` for one.
+pub(crate) fn columns(table: &Table, idx: &[usize]) -> Expr {
+    match idx {
+        [i] => col(&table.columns[*i]),
+        _ => Expr::tuple(idx.iter().map(|&i| col(&table.columns[i]))),
+    }
+}
+
+/// `(?, ?)` for several values, `?` for one.
+pub(crate) fn values(mut exprs: Vec<Expr>) -> Expr {
+    if exprs.len() == 1 {
+        exprs.remove(0)
+    } else {
+        Expr::tuple(exprs)
+    }
+}
+
+/// The condition that a row is not marked deleted.
+pub(crate) fn alive(table: &Table) -> Option<Expr> {
+    let c = &table.columns[table.soft_delete?];
+    Some(match c.kind {
+        FieldType::Bool => Cond::any()
+            .add(col(c).is_null())
+            .add(col(c).eq(false))
+            .into(),
+        _ => col(c).is_null(),
+    })
+}
+
+/// A page of rows: the columns `select`, where `filter` holds, in the
+/// order of the columns `order` (descending when `desc`), at most `limit`.
+pub(crate) fn page(
+    db: &Db,
+    table: &Table,
+    select: &[usize],
+    filter: Vec<Expr>,
+    order: &[usize],
+    desc: bool,
+    limit: usize,
+) -> Statement {
+    let mut q: SelectStatement = Query::select();
+    for &i in select {
+        q.expr(selected(&table.columns[i], db.backend));
+    }
+    q.from(table.table_ref());
+    for f in filter {
+        q.and_where(f);
+    }
+    let dir = if desc { Order::Desc } else { Order::Asc };
+    for &i in order {
+        q.order_by(Alias::new(table.columns[i].name.as_str()), dir.clone());
+    }
+    q.limit(limit as u64);
+    db.db_backend().build(&q)
+}
+
+/// An upsert of rows (each the values of `cols`) on the table's key,
+/// setting the non-key columns of `cols`.
+pub(crate) fn upsert(db: &Db, table: &Table, cols: &[usize], rows: Vec<Vec<Expr>>) -> Statement {
+    let mut q: InsertStatement = Query::insert();
+    q.into_table(table.table_ref());
+    q.columns(
+        cols.iter()
+            .map(|&i| Alias::new(table.columns[i].name.as_str())),
+    );
+    for row in rows {
+        q.values_panic(row);
+    }
+    let key: Vec<Alias> = table
+        .key
+        .iter()
+        .map(|&i| Alias::new(table.columns[i].name.as_str()))
+        .collect();
+    let update: Vec<Alias> = cols
+        .iter()
+        .filter(|i| !table.key.contains(i))
+        .map(|&i| Alias::new(table.columns[i].name.as_str()))
+        .collect();
+    let mut on = OnConflict::columns(key.clone());
+    if update.is_empty() {
+        match db.backend {
+            // MySQL has no DO NOTHING: set a key column to itself.
+            Backend::MySql => on.value(key[0].clone(), Expr::col(key[0].clone())),
+            _ => on.do_nothing(),
+        };
+    } else {
+        on.update_columns(update);
+    }
+    q.on_conflict(on);
+    db.db_backend().build(&q)
+}
+
+/// A delete of the rows with these keys.
+pub(crate) fn delete(db: &Db, table: &Table, keys: Vec<Expr>) -> Statement {
+    let mut q: DeleteStatement = Query::delete();
+    q.from_table(table.table_ref());
+    q.and_where(columns(table, &table.key).is_in(keys));
+    db.db_backend().build(&q)
+}
+
+/// Marks the rows with these keys deleted (those not marked yet),
+/// setting `set` (the mark, and the cursor).
+pub(crate) fn soft_delete(
+    db: &Db,
+    table: &Table,
+    set: Vec<(usize, Expr)>,
+    keys: Vec<Expr>,
+) -> Statement {
+    let mut q: UpdateStatement = Query::update();
+    q.table(table.table_ref());
+    for (i, value) in set {
+        q.value(Alias::new(table.columns[i].name.as_str()), value);
+    }
+    q.and_where(columns(table, &table.key).is_in(keys));
+    if let Some(a) = alive(table) {
+        q.and_where(a);
+    }
+    db.db_backend().build(&q)
+}

@@ -1,0 +1,364 @@
+//! The database as a target: a Tandem transaction is a database
+//! transaction; changes become multi-row upserts and deletes.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use async_trait::async_trait;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
+use tandem_core::{
+    Applied, Capabilities, Change, Error, FieldType, Key, Record, Result, Target, Transaction,
+    Value,
+};
+
+use crate::db::DbError;
+use crate::schema::Table;
+use crate::{CONNECTOR, SqlConnector, ddl, encode, read, schema, statements};
+
+#[async_trait]
+impl Target for SqlConnector {
+    fn capabilities(&self) -> Capabilities {
+        SqlConnector::capabilities(self)
+    }
+
+    async fn begin(&self, entity: &str) -> Result<Box<dyn Transaction>> {
+        let table = self.table(entity).await?;
+        Ok(Box::new(SqlTransaction {
+            connector: self.clone(),
+            table,
+            tx: None,
+        }))
+    }
+
+    async fn fetch(&self, entity: &str, keys: &[Key]) -> Result<Vec<Record>> {
+        let table = self.table(entity).await?;
+        if !table.exists || keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let db = self.db().await?;
+        let select = read::selection(&table, None);
+        let per_query = (db.bind_limit / table.key.len()).clamp(1, 10_000);
+        let mut found = std::collections::HashMap::new();
+        for chunk in keys.chunks(per_query) {
+            let tuples = chunk
+                .iter()
+                .map(|k| key_values(&table, k, db.backend).map(statements::values));
+            let mut filter = vec![
+                statements::columns(&table, &table.key).is_in(tuples.collect::<Result<Vec<_>>>()?),
+            ];
+            filter.extend(statements::alive(&table));
+            let stmt =
+                statements::page(db, &table, &select, filter, &table.key, false, chunk.len());
+            let rows =
+                db.conn.query_all_raw(stmt).await.map_err(|e| {
+                    DbError(e).context(format!("fetching from table {}", table.name))
+                })?;
+            for row in &rows {
+                if let Change::Upsert(r) = read::change(&table, &select, row, false)? {
+                    found.insert(r.key.clone(), r);
+                }
+            }
+        }
+        Ok(keys.iter().filter_map(|k| found.remove(k)).collect())
+    }
+}
+
+use sea_orm::sea_query::ExprTrait;
+
+/// The key columns' values of a key, checked against their types.
+fn key_values(table: &Table, key: &Key, backend: crate::config::Backend) -> Result<Vec<Expr>> {
+    let parts: Vec<&str> = key.parts().collect();
+    if parts.len() != table.key.len() {
+        return Err(bad(
+            table,
+            key,
+            None,
+            format!(
+                "the key has {} parts, the table's key {} columns",
+                parts.len(),
+                table.key.len()
+            ),
+        ));
+    }
+    table
+        .key
+        .iter()
+        .zip(parts)
+        .map(|(&i, part)| {
+            let c = &table.columns[i];
+            encode::bind(c, Value::Text(part.to_owned()), backend)
+                .map_err(|m| bad(table, key, Some(i), m))
+        })
+        .collect()
+}
+
+/// A change the table cannot take, naming the table, key and column.
+fn bad(table: &Table, key: &Key, column: Option<usize>, message: String) -> Error {
+    let location = match column {
+        Some(i) => {
+            let c = &table.columns[i];
+            format!(
+                "entity {}, key {key}, column {} ({})",
+                table.name, c.name, c.sql_type
+            )
+        }
+        None => format!("entity {}, key {key}", table.name),
+    };
+    Error::BadRecord {
+        connector: CONNECTOR.into(),
+        location,
+        message,
+    }
+}
+
+/// The time writes stamp the cursor with: now, in microseconds, and always
+/// later than the last stamp this process gave.
+fn stamp() -> jiff::Timestamp {
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = jiff::Timestamp::now().as_microsecond();
+    let prev = LAST.fetch_max(now, Ordering::SeqCst);
+    let micros = if prev >= now {
+        LAST.fetch_add(1, Ordering::SeqCst) + 1
+    } else {
+        now
+    };
+    jiff::Timestamp::from_microsecond(micros).unwrap_or_else(|_| jiff::Timestamp::now())
+}
+
+/// One change, checked and bound.
+enum Op {
+    Upsert {
+        key: Key,
+        cols: Vec<usize>,
+        row: Vec<Expr>,
+    },
+    Delete {
+        key: Key,
+        row: Vec<Expr>,
+    },
+}
+
+struct SqlTransaction {
+    connector: SqlConnector,
+    table: Arc<Table>,
+    tx: Option<DatabaseTransaction>,
+}
+
+impl SqlTransaction {
+    /// Checks and binds every change, so that a bad one fails the batch
+    /// before anything is written.
+    fn prepare(&self, changes: Vec<Change>, now: jiff::Timestamp) -> Result<Vec<Op>> {
+        let table = &self.table;
+        let backend = self.connector.settings().backend;
+        let mut ops = Vec::with_capacity(changes.len());
+        for change in changes {
+            let record = match change {
+                Change::Delete { key, .. } => {
+                    let row = key_values(table, &key, backend)?;
+                    ops.push(Op::Delete { key, row });
+                    continue;
+                }
+                Change::Upsert(record) => record,
+            };
+            let key = record.key;
+            let mut cells: Vec<(usize, Expr)> = Vec::with_capacity(record.fields.len() + 2);
+            for (&i, e) in table.key.iter().zip(key_values(table, &key, backend)?) {
+                cells.push((i, e));
+            }
+            for (name, value) in record.fields {
+                let Some(i) = table.column(&name) else {
+                    return Err(bad(
+                        table,
+                        &key,
+                        None,
+                        format!("table {} has no column {name:?}", table.name),
+                    ));
+                };
+                if table.key.contains(&i) {
+                    continue;
+                }
+                let e = encode::bind(&table.columns[i], value, backend)
+                    .map_err(|m| bad(table, &key, Some(i), m))?;
+                match cells.iter_mut().find(|(c, _)| *c == i) {
+                    Some(cell) => cell.1 = e,
+                    None => cells.push((i, e)),
+                }
+            }
+            let carried = |cells: &[(usize, Expr)], i: usize| cells.iter().any(|(c, _)| *c == i);
+            if let Some(i) = table
+                .cursor
+                .filter(|&i| read::is_instant(table, i) && !carried(&cells, i))
+            {
+                cells.push((i, self.bind_const(i, Value::DateTime(now))));
+            }
+            if let Some(i) = table.soft_delete.filter(|&i| !carried(&cells, i)) {
+                let cleared = match table.columns[i].kind {
+                    FieldType::Bool => Value::Bool(false),
+                    _ => Value::Null,
+                };
+                cells.push((i, self.bind_const(i, cleared)));
+            }
+            cells.sort_by_key(|(i, _)| *i);
+            let (cols, row) = cells.into_iter().unzip();
+            ops.push(Op::Upsert { key, cols, row });
+        }
+        Ok(ops)
+    }
+
+    /// A value the connector writes itself (stamps, marks).
+    fn bind_const(&self, i: usize, value: Value) -> Expr {
+        let backend = self.connector.settings().backend;
+        encode::bind(&self.table.columns[i], value, backend)
+            .unwrap_or_else(|_| Expr::val(sea_orm::sea_query::Value::String(None)))
+    }
+
+    /// Runs the ops as few statements as the parameter limit allows; a key
+    /// seen twice starts a new statement, so the last change of a key wins.
+    async fn execute(&mut self, ops: Vec<Op>, now: jiff::Timestamp) -> Result<()> {
+        let db = self.connector.db().await?.clone();
+        if self.tx.is_none() {
+            let tx = db.conn.begin().await.map_err(|e| {
+                DbError(e).context(format!(
+                    "starting a transaction on table {}",
+                    self.table.name
+                ))
+            })?;
+            self.tx = Some(tx);
+        }
+        let limit = db.bind_limit;
+        let mut group = Group::default();
+        for op in ops {
+            let (key, cols, row) = match op {
+                Op::Upsert { key, cols, row } => (key, Some(cols), row),
+                Op::Delete { key, row } => (key, None, row),
+            };
+            let fits = group.cols == cols
+                && !group.keys.contains(&key)
+                && group.params + row.len() <= limit;
+            if !fits && !group.rows.is_empty() {
+                self.flush(&db, std::mem::take(&mut group), now).await?;
+            }
+            group.cols = cols;
+            group.params += row.len();
+            group.keys.insert(key.clone());
+            group.first.get_or_insert(key.clone());
+            group.last = Some(key);
+            group.rows.push(row);
+        }
+        if !group.rows.is_empty() {
+            self.flush(&db, group, now).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&self, db: &crate::db::Db, group: Group, now: jiff::Timestamp) -> Result<()> {
+        let table = &self.table;
+        let stmt = match &group.cols {
+            Some(cols) => statements::upsert(db, table, cols, group.rows),
+            None => {
+                let keys = group.rows.into_iter().map(statements::values).collect();
+                match table.soft_delete {
+                    Some(s) => {
+                        let mark = match table.columns[s].kind {
+                            FieldType::Bool => Value::Bool(true),
+                            _ => Value::DateTime(now),
+                        };
+                        let mut set = vec![(s, self.bind_const(s, mark))];
+                        if let Some(c) = table.cursor.filter(|&c| read::is_instant(table, c)) {
+                            set.push((c, self.bind_const(c, Value::DateTime(now))));
+                        }
+                        statements::soft_delete(db, table, set, keys)
+                    }
+                    None => statements::delete(db, table, keys),
+                }
+            }
+        };
+        let tx = self.tx.as_ref().expect("transaction begun");
+        tx.execute_raw(stmt).await.map_err(|e| {
+            let shown = |k: &Option<Key>| k.as_ref().map(Key::to_string).unwrap_or_default();
+            let (first, last) = (shown(&group.first), shown(&group.last));
+            let keys = if first == last {
+                format!("key {first}")
+            } else {
+                format!("keys {first} .. {last}")
+            };
+            DbError(e).context(format!("writing table {}, {keys}", table.name))
+        })?;
+        Ok(())
+    }
+}
+
+/// Rows waiting for one statement.
+#[derive(Default)]
+struct Group {
+    /// The columns of an upsert; `None` for a delete.
+    cols: Option<Vec<usize>>,
+    rows: Vec<Vec<Expr>>,
+    keys: HashSet<Key>,
+    params: usize,
+    first: Option<Key>,
+    last: Option<Key>,
+}
+
+#[async_trait]
+impl Transaction for SqlTransaction {
+    async fn apply(&mut self, changes: Vec<Change>) -> Result<Vec<Applied>> {
+        let applied = changes
+            .iter()
+            .map(|c| Applied {
+                key: c.key().clone(),
+                version: None,
+            })
+            .collect();
+        if !self.table.exists {
+            if !changes.iter().any(|c| matches!(c, Change::Upsert(_))) {
+                return Ok(applied); // Deleting from a table that does not exist.
+            }
+            let db = self.connector.db().await?;
+            ddl::create(db, &self.table, &changes).await?;
+            let settings = self.connector.settings();
+            let table = schema::load_table(db, settings, &self.table.name)
+                .await?
+                .ok_or_else(|| {
+                    Error::other(
+                        CONNECTOR,
+                        format!("table {} was created but cannot be found", self.table.name),
+                    )
+                })?;
+            self.table = self.connector.remember(table);
+        }
+        let now = stamp();
+        let ops = self.prepare(changes, now)?;
+        self.execute(ops, now).await?;
+        Ok(applied)
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        match self.tx.take() {
+            Some(tx) => tx
+                .commit()
+                .await
+                .map_err(|e| transaction_error(&self.table, "commit", e)),
+            None => Ok(()),
+        }
+    }
+
+    async fn rollback(mut self: Box<Self>) -> Result<()> {
+        match self.tx.take() {
+            Some(tx) => tx
+                .rollback()
+                .await
+                .map_err(|e| transaction_error(&self.table, "roll back", e)),
+            None => Ok(()),
+        }
+    }
+}
+
+fn transaction_error(table: &Table, what: &str, e: sea_orm::DbErr) -> Error {
+    Error::Transaction {
+        connector: CONNECTOR.into(),
+        message: format!("table {}: cannot {what}: {e}", table.name),
+    }
+}

@@ -103,6 +103,16 @@ pub enum Error {
         /// The pair.
         pair: String,
     },
+    /// Another run of the pair is going; one run per pair at a time.
+    #[error("pair {pair}: run {run_id} is already running ({owner})")]
+    Busy {
+        /// The pair.
+        pair: String,
+        /// The running run.
+        run_id: i64,
+        /// Its process (`host:pid`).
+        owner: String,
+    },
     /// The state store failed.
     #[error("state store: {message}")]
     Store {

@@ -10,6 +10,7 @@
 pub mod conformance;
 pub mod engine;
 pub mod error;
+pub mod fault;
 pub mod memory;
 pub mod merge;
 pub mod plugin;

@@ -75,8 +75,10 @@ fn finish(path: &Path, dir: &Path, tmp: NamedTempFile) -> Result<()> {
         Err(_) => default_permissions(tmp.as_file()).map_err(writing)?,
     }
     tmp.as_file().sync_all().map_err(writing)?;
+    tandem_core::fault::point("file.before_rename");
     tmp.persist(path)
         .map_err(|e| io_error("replacing", path, e.error))?;
+    tandem_core::fault::point("file.after_rename");
     sync_dir(dir).map_err(|e| io_error("syncing the directory of", path, e))
 }
 

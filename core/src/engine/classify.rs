@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
+use super::days::{DayRole, DayScope};
 use super::index::LinkIndex;
 use super::pair::{Mode, PairConfig};
 use crate::merge::three_way;
@@ -168,6 +169,8 @@ pub struct Decision {
     pub conflict: Option<ConflictNote>,
     /// A pending conflict that this decision closes.
     pub closes: Option<i64>,
+    /// The day of the record's event time, for pairs with a day ledger.
+    pub day: Option<jiff::civil::Date>,
 }
 
 /// One side of a link this run.
@@ -205,6 +208,9 @@ pub struct Classifier<'a> {
     decided: Vec<bool>,
     bases: HashMap<i64, Record>,
     pending: HashMap<i64, i64>,
+    days: Option<DayScope>,
+    current_day: Option<jiff::civil::Date>,
+    undated: Vec<(Key, String)>,
     counts: RunCounts,
     decisions: Vec<Decision>,
     deletes: [u64; 2],
@@ -249,6 +255,71 @@ impl<'a> Classifier<'a> {
             counts: RunCounts::default(),
             decisions: Vec::new(),
             deletes: [0, 0],
+            days: None,
+            current_day: None,
+            undated: Vec::new(),
+        }
+    }
+
+    /// Classifies by day: records of held days only mark them stale, records
+    /// outside the period are left alone.
+    pub fn set_days(&mut self, scope: DayScope) {
+        self.days = Some(scope);
+    }
+
+    /// The day scope, with the events counted and the days gone stale.
+    pub fn days(&self) -> Option<&DayScope> {
+        self.days.as_ref()
+    }
+
+    /// Records whose event time could not be read (key, message).
+    pub fn undated(&self) -> &[(Key, String)] {
+        &self.undated
+    }
+
+    /// Whether a record goes on to be classified: `false` for a record of a
+    /// held day (which goes stale if the record changed) or outside the
+    /// period, or one without a readable event time.
+    fn gate(
+        &mut self,
+        side: Side,
+        record: Option<&Record>,
+        link: Option<u32>,
+        changed: bool,
+    ) -> bool {
+        let Some(scope) = self.days.as_mut() else {
+            return true;
+        };
+        let link_day = link.and_then(|i| self.links.row(i).day);
+        let day = record.and_then(|r| scope.day(r)).or(link_day);
+        let Some(day) = day else {
+            if scope.period().is_some() {
+                return false;
+            }
+            if let Some(r) = record.filter(|_| side == Side::A) {
+                self.undated.push((
+                    r.key.clone(),
+                    format!("field {:?} holds no readable event time", scope.field()),
+                ));
+                return false;
+            }
+            return true;
+        };
+        self.current_day = Some(day);
+        match scope.role(day) {
+            DayRole::Ignore => false,
+            DayRole::Hold => {
+                if changed {
+                    scope.mark_stale(day);
+                }
+                false
+            }
+            DayRole::Apply => {
+                if side == Side::A && record.is_some() {
+                    scope.count(day);
+                }
+                true
+            }
         }
     }
 
@@ -268,11 +339,14 @@ impl<'a> Classifier<'a> {
                     return;
                 }
                 let hash = record.content_hash();
-                if stored_hash(self.links, i, side) != Some(hash) {
+                let changed = stored_hash(self.links, i, side) != Some(hash);
+                if self.gate(side, Some(&record), Some(i), changed) && changed {
                     self.p.changed.insert(i, (record, hash));
                 }
             }
-            None if self.pair.in_filter(&record) => self.p.new.push(record),
+            None if self.pair.in_filter(&record) && self.gate(side, Some(&record), None, true) => {
+                self.p.new.push(record);
+            }
             None => {}
         }
     }
@@ -281,7 +355,9 @@ impl<'a> Classifier<'a> {
     pub fn prefetched_delete(&mut self, key: &Key) {
         if let Some(i) = self.links.find(self.prefetched_side, key) {
             self.p.changed.remove(&i);
-            self.p.deleted.insert(i);
+            if self.gate(self.prefetched_side, None, Some(i), true) {
+                self.p.deleted.insert(i);
+            }
         }
     }
 
@@ -343,14 +419,22 @@ impl<'a> Classifier<'a> {
                     return;
                 }
                 let hash = record.content_hash();
-                let now = if stored_hash(self.links, i, side) == Some(hash) {
+                let same = stored_hash(self.links, i, side) == Some(hash);
+                let p_changed = !matches!(self.p_now(i), Now::Same(_));
+                if !self.gate(side, Some(&record), Some(i), !same || p_changed) {
+                    self.decided[iu] = true;
+                    return;
+                }
+                let now = if same {
                     Now::Same(Some(&record))
                 } else {
                     Now::Changed(&record, hash)
                 };
                 self.decide_link(i, now);
             }
-            None if self.pair.in_filter(&record) => self.streamed_new(record),
+            None if self.pair.in_filter(&record) && self.gate(side, Some(&record), None, true) => {
+                self.streamed_new(record);
+            }
             None => {}
         }
     }
@@ -360,7 +444,12 @@ impl<'a> Classifier<'a> {
         if let Some(i) = self.links.find(self.streamed_side(), key)
             && !self.decided[i as usize]
         {
-            self.decide_link(i, Now::Gone);
+            self.s_seen[i as usize] = true;
+            if self.gate(self.streamed_side(), None, Some(i), true) {
+                self.decide_link(i, Now::Gone);
+            } else {
+                self.decided[i as usize] = true;
+            }
         }
     }
 
@@ -380,7 +469,11 @@ impl<'a> Classifier<'a> {
             } else {
                 Now::Same(None)
             };
-            self.decide_link(i, now);
+            let changed = matches!(now, Now::Gone) || !matches!(self.p_now(i), Now::Same(_));
+            self.current_day = None;
+            if self.gate(self.streamed_side(), None, Some(i), changed) {
+                self.decide_link(i, now);
+            }
         }
         let p_side = self.prefetched_side;
         for j in 0..self.p.new.len() {
@@ -388,6 +481,7 @@ impl<'a> Classifier<'a> {
                 continue;
             }
             let record = self.p.new[j].clone();
+            self.current_day = self.days.as_ref().and_then(|s| s.day(&record));
             self.unmatched_new(p_side, record);
         }
     }
@@ -430,6 +524,7 @@ impl<'a> Classifier<'a> {
             base: BaseChange::Keep,
             conflict: None,
             closes: None,
+            day: None,
         };
         if row.disabled || row.a_key.is_none() || row.b_key.is_none() {
             d.category = Category::Disabled;
@@ -628,6 +723,7 @@ impl<'a> Classifier<'a> {
             base: BaseChange::Keep,
             conflict: None,
             closes: None,
+            day: None,
         };
         if self.pair.is_inactive(&a) || self.pair.is_inactive(&b) {
             d.category = Category::Inactive;
@@ -689,6 +785,7 @@ impl<'a> Classifier<'a> {
             base: BaseChange::Keep,
             conflict: None,
             closes: None,
+            day: None,
         };
         if self.pair.is_inactive(&record) {
             d.category = Category::Inactive;
@@ -720,7 +817,12 @@ impl<'a> Classifier<'a> {
         self.push(d);
     }
 
-    fn push(&mut self, d: Decision) {
+    fn push(&mut self, mut d: Decision) {
+        if self.days.is_some() {
+            d.day = self
+                .current_day
+                .or_else(|| d.link.and_then(|i| self.links.row(i).day));
+        }
         d.category.bump(&mut self.counts);
         if matches!(d.write_a, Some(Write::Delete(_))) {
             self.deletes[Side::A as usize] += 1;

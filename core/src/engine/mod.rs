@@ -2,10 +2,14 @@
 //! commit.
 
 mod classify;
+mod days;
 mod index;
 mod manual;
 mod pair;
+mod read;
+mod recover;
 mod run;
+mod state;
 mod write;
 
 use std::sync::Arc;
@@ -14,9 +18,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::Serialize;
 
 pub use classify::{BaseChange, Category, Classifier, ConflictNote, Decision, Write};
+pub use days::{DayRole, DayScope, LedgerConfig, Period, day_of};
 pub use index::LinkIndex;
 pub use manual::Choice;
-pub use pair::{Condition, FieldMap, MatchRule, Mode, Op, PairConfig};
+pub use pair::{Condition, FieldMap, MatchRule, Mode, OnCrash, Op, PairConfig};
+pub use recover::UndoReport;
 
 use crate::source::Source;
 use crate::store::{RunCounts, RunError, RunStatus, Side, StateStore};
@@ -92,6 +98,10 @@ pub struct RunOptions {
     pub stop: Option<StopSignal>,
     /// Receives progress.
     pub progress: Option<ProgressFn>,
+    /// For pairs with a day ledger: sync these days (with `force`, also
+    /// those already synced). `None` syncs what changed, and marks days
+    /// already synced stale instead of changing them.
+    pub period: Option<Period>,
 }
 
 impl RunOptions {
@@ -130,6 +140,12 @@ impl RunOptions {
     /// Sets the stop signal.
     pub fn stop(mut self, stop: StopSignal) -> Self {
         self.stop = Some(stop);
+        self
+    }
+
+    /// Sets the days to sync.
+    pub fn period(mut self, period: Period) -> Self {
+        self.period = Some(period);
         self
     }
 
@@ -174,6 +190,10 @@ pub struct RunReport {
     pub pending_conflicts: u64,
     /// Whether it was a dry run.
     pub dry_run: bool,
+    /// The days it covered, for pairs with a day ledger.
+    pub period: Option<Period>,
+    /// What it did per day.
+    pub days: Vec<crate::store::DayDetail>,
 }
 
 /// How many planned writes a report lists.

@@ -164,6 +164,22 @@ pub struct PairConfig {
     pub time_zone: String,
     /// Records per batch read and applied.
     pub batch_size: usize,
+    /// The day ledger: which field holds each record's event time.
+    pub ledger: Option<super::LedgerConfig>,
+    /// What the next start does with a run whose process died.
+    pub on_crash: OnCrash,
+}
+
+/// What the next start does with a run whose process died mid-run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnCrash {
+    /// Record it as interrupted; the next run continues from the last
+    /// commit (upserts are idempotent, so nothing is lost or duplicated).
+    #[default]
+    Resume,
+    /// Restore the targets from the run's journal, then record it stopped.
+    Rollback,
 }
 
 impl PairConfig {
@@ -188,6 +204,8 @@ impl PairConfig {
             max_delete: 50.0,
             time_zone: "UTC".into(),
             batch_size: 1000,
+            ledger: None,
+            on_crash: OnCrash::Resume,
         }
     }
 
@@ -206,6 +224,11 @@ impl PairConfig {
         if jiff::tz::TimeZone::get(&self.time_zone).is_err() {
             return err(format!("time_zone: unknown time zone {:?}", self.time_zone));
         }
+        if let Some(tz) = self.ledger.as_ref().and_then(|l| l.time_zone.as_ref())
+            && jiff::tz::TimeZone::get(tz).is_err()
+        {
+            return err(format!("ledger.time_zone: unknown time zone {tz:?}"));
+        }
         if let MatchRule::Fields(f) = &self.match_rule
             && f.is_empty()
         {
@@ -221,6 +244,16 @@ impl PairConfig {
             }
         }
         Ok(())
+    }
+
+    /// The time zone of the pair's days.
+    pub fn day_zone(&self) -> jiff::tz::TimeZone {
+        let name = self
+            .ledger
+            .as_ref()
+            .and_then(|l| l.time_zone.as_deref())
+            .unwrap_or(&self.time_zone);
+        jiff::tz::TimeZone::get(name).unwrap_or(jiff::tz::TimeZone::UTC)
     }
 
     /// The fields to request from side A, or `None` for all.

@@ -1,41 +1,81 @@
 //! One run of a pair, from plan to commit.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
-use super::classify::{BaseChange, Classifier, Decision, Write};
+use super::classify::Classifier;
+use super::days::DayScope;
 use super::index::LinkIndex;
+use super::read::SideRead;
+use super::state::{RunState, canonical, entity_of, merge_counts, reject};
 use super::write::SideWriter;
-use super::{
-    Endpoint, Engine, MatchRule, Mode, PairConfig, PlannedWrite, Progress, RunOptions, RunReport,
-};
+use super::{Endpoint, Engine, MatchRule, Mode, PairConfig, Progress, RunOptions, RunReport};
 use crate::error::{Error, Result};
-use crate::record::{Change, Cursor};
-use crate::source::{ReadRequest, ReadScope};
-use crate::store::{Commit, LinkUpdate, NewConflict, RunCounts, RunError, RunStatus, Side};
+use crate::fault;
+use crate::record::Change;
+use crate::store::{Commit, DayDetail, DayStatus, RunError, RunStatus, Side};
 
-/// What a decision leaves to record once the targets have committed.
-struct Planned {
-    decision: Decision,
+/// How often a running run tells the store its process is alive.
+const HEARTBEAT: Duration = Duration::from_secs(10);
+
+/// The live parts of a run that the read loops share.
+struct Live<'a> {
+    engine: &'a Engine,
+    pair: &'a PairConfig,
+    opts: &'a RunOptions,
+    run_id: Option<i64>,
+    progress: Progress,
+    beat: Instant,
 }
 
-/// How one side is read this run.
-struct SideRead {
-    snapshot: bool,
-    cursor: Option<Cursor>,
+impl Live<'_> {
+    /// Fails with [`Error::Stopped`] when a stop was asked for, here
+    /// (Ctrl-C, the daemon) or from another process (`tandem stop`).
+    async fn check_stop(&mut self) -> Result<()> {
+        let stopped = Error::Stopped {
+            pair: self.pair.name.clone(),
+        };
+        if self.opts.stop.as_ref().is_some_and(|s| s.is_stopped()) {
+            return Err(stopped);
+        }
+        if let Some(id) = self.run_id {
+            if self.engine.store.run_status(id).await? == Some(RunStatus::Stopping) {
+                return Err(stopped);
+            }
+            if self.beat.elapsed() >= HEARTBEAT {
+                self.engine.store.heartbeat(id).await?;
+                self.beat = Instant::now();
+            }
+        }
+        Ok(())
+    }
+
+    fn read(&mut self, side: Side, read: u64) {
+        match side {
+            Side::A => self.progress.read_a = read,
+            Side::B => self.progress.read_b = read,
+        }
+        if let Some(p) = &self.opts.progress {
+            p(self.progress);
+        }
+    }
 }
 
 impl Engine {
     /// Runs a pair once.
     ///
-    /// Reads the prefetched side (B, or A for `receive`), streams the other
-    /// and decides each record as it comes, applies the writes in batches
-    /// inside a transaction on each target, checks the guards, commits the
-    /// targets and then, in one state-store transaction, links, bases,
-    /// cursors, conflicts and the run record. A failure at any point rolls
-    /// the targets back and records the run as failed; the error is
-    /// returned.
+    /// First recovers runs of the pair whose process died, and refuses to
+    /// start while another live run of the pair is going (one run per pair
+    /// at a time). Then reads the prefetched side (B, or A for `receive`),
+    /// streams the other and decides each record as it comes, applies the
+    /// writes in batches inside a transaction on each target (journaling
+    /// each before-image first), checks the guards, commits the targets and
+    /// then, in one state-store transaction, links, bases, cursors,
+    /// conflicts, ledger days and the run record. A failure or stop at any
+    /// point rolls the targets back and records the run as failed or
+    /// stopped; the error is returned.
     pub async fn run(
         &self,
         pair: &PairConfig,
@@ -45,42 +85,111 @@ impl Engine {
     ) -> Result<RunReport> {
         pair.validate()?;
         let mode = opts.mode.unwrap_or(pair.mode);
+        if !opts.dry_run {
+            self.recover(pair, a, b).await?;
+        }
+        let scope = match &pair.ledger {
+            Some(ledger) => {
+                let rows = self
+                    .store
+                    .ledger(&pair.name, jiff::civil::Date::MIN, jiff::civil::Date::MAX)
+                    .await?;
+                Some(DayScope::new(
+                    ledger.field.clone(),
+                    pair.day_zone(),
+                    opts.period,
+                    &rows,
+                    opts.force,
+                ))
+            }
+            None if opts.period.is_some() => {
+                return Err(Error::config(
+                    format!("pair {}", pair.name),
+                    "syncing by day needs a day ledger: set ledger = { field = \"...\" } on the pair",
+                ));
+            }
+            None => None,
+        };
+        if let (Some(s), Some(period)) = (&scope, opts.period)
+            && s.days_to_sync().is_empty()
+        {
+            let note = "already synced; resync it with force".to_owned();
+            let days = period
+                .days()
+                .map(|day| DayDetail {
+                    day,
+                    status: DayStatus::Synced,
+                    events: 0,
+                    note: Some(note.clone()),
+                })
+                .collect();
+            let mut state = RunState::default();
+            let mut report = self.report(
+                pair,
+                mode,
+                None,
+                RunStatus::Completed,
+                &mut state,
+                0,
+                opts.dry_run,
+            );
+            report.period = Some(period);
+            report.days = days;
+            return Ok(report);
+        }
         let trigger = if opts.trigger.is_empty() {
             "manual"
         } else {
             opts.trigger.as_str()
         };
-        let run_id = if opts.dry_run {
-            None
-        } else {
-            Some(
+        let run_id = match opts.dry_run {
+            true => None,
+            false => Some(
                 self.store
                     .start_run(&pair.name, mode.as_str(), trigger, false)
                     .await?,
-            )
+            ),
         };
+        let to_sync = scope.as_ref().map(|s| s.days_to_sync()).unwrap_or_default();
         let mut state = RunState::default();
         let result = self
-            .execute(pair, a, b, mode, &opts, run_id, &mut state)
+            .execute(pair, a, b, mode, &opts, run_id, scope, &mut state)
             .await;
-        match result {
-            Ok(report) => Ok(report),
-            Err(e) => {
-                if let Some(id) = run_id {
-                    let status = if matches!(e, Error::Stopped { .. }) {
-                        RunStatus::Stopped
-                    } else {
-                        RunStatus::Error
-                    };
-                    state.errors.push(RunError {
-                        entity: None,
-                        key: None,
-                        location: None,
-                        message: e.to_string(),
-                    });
-                    self.store
-                        .finish_run(id, status, &state.counts, &state.errors)
-                        .await?;
+        match (result, run_id) {
+            (Ok(report), _) => Ok(report),
+            (Err(e), None) => Err(e),
+            (Err(e), Some(id)) => {
+                let stopped = matches!(e, Error::Stopped { .. });
+                let status = if stopped {
+                    RunStatus::Stopped
+                } else {
+                    RunStatus::Error
+                };
+                state.errors.push(RunError {
+                    entity: None,
+                    key: None,
+                    location: None,
+                    message: e.to_string(),
+                });
+                let days: Vec<DayDetail> = to_sync
+                    .into_iter()
+                    .map(|day| DayDetail {
+                        day,
+                        status: if stopped {
+                            DayStatus::NotSynced
+                        } else {
+                            DayStatus::Failed
+                        },
+                        events: 0,
+                        note: Some(e.to_string()),
+                    })
+                    .collect();
+                let period = opts.period.map(|p| (p.from, p.to));
+                self.store
+                    .finish_day_run(id, status, &state.counts, &state.errors, period, &days)
+                    .await?;
+                if !stopped && !days.is_empty() {
+                    self.store.set_days(&pair.name, id, &days).await?;
                 }
                 Err(e)
             }
@@ -96,6 +205,7 @@ impl Engine {
         mode: Mode,
         opts: &RunOptions,
         run_id: Option<i64>,
+        scope: Option<DayScope>,
         state: &mut RunState,
     ) -> Result<RunReport> {
         let links = LinkIndex::new(self.store.load_links(&pair.name).await?);
@@ -114,25 +224,33 @@ impl Engine {
         };
         let mut classifier =
             Classifier::new(pair, &links, &resolver, mode, opts.force, p_side, pending);
+        if let Some(scope) = scope {
+            classifier.set_days(scope);
+        }
         let (p_end, s_end) = match p_side {
             Side::A => (a, b),
             Side::B => (b, a),
         };
-        let mut progress = Progress::default();
+        let mut live = Live {
+            engine: self,
+            pair,
+            opts,
+            run_id,
+            progress: Progress::default(),
+            beat: Instant::now(),
+        };
 
         // Read the prefetched side (not needed for a send matched by key).
         let read_p = !(mode == Mode::Send && pair.match_rule == MatchRule::Key);
         let p_read = if read_p {
-            let (scope, snapshot) = self.scope(pair, p_side, p_end, mode, false).await?;
+            let (scope, snapshot) = self
+                .scope(pair, p_side, p_end, mode, false, opts.period)
+                .await?;
+            let (mut stream, fell_back) = self.open(pair, p_side, p_end, scope).await?;
             let mut cursor = None;
-            let mut stream = self.open(pair, p_side, p_end, scope.clone()).await?;
-            let snapshot = match stream.1 {
-                true => true,
-                false => snapshot,
-            };
-            while let Some(batch) = stream.0.next().await {
+            while let Some(batch) = stream.next().await {
                 let batch = batch?;
-                check_stop(pair, opts)?;
+                live.check_stop().await?;
                 reject(
                     &mut state.errors,
                     &mut state.counts,
@@ -146,9 +264,13 @@ impl Engine {
                     }
                 }
                 cursor = batch.cursor.or(cursor);
-                progress_read(&mut progress, p_side, classifier.read_counts().0, opts);
+                live.read(p_side, classifier.read_counts().0);
+                fault::point("engine.prefetch_batch");
             }
-            SideRead { snapshot, cursor }
+            SideRead {
+                snapshot: snapshot || fell_back,
+                cursor,
+            }
         } else {
             SideRead {
                 snapshot: false,
@@ -176,20 +298,35 @@ impl Engine {
 
         // Stream the other side, deciding and applying as it comes.
         let s_side = classifier.streamed_side();
+        let journal = run_id.map(|id| (self.store.clone(), id));
         let mut writers = [
-            SideWriter::new(Side::A, a, &pair.a_entity, pair, opts.dry_run),
-            SideWriter::new(Side::B, b, &pair.b_entity, pair, opts.dry_run),
+            SideWriter::new(
+                Side::A,
+                a,
+                &pair.a_entity,
+                pair,
+                opts.dry_run,
+                journal.clone(),
+            ),
+            SideWriter::new(Side::B, b, &pair.b_entity, pair, opts.dry_run, journal),
         ];
         let outcome = async {
             let (scope, snapshot) = self
-                .scope(pair, s_side, s_end, mode, mode == Mode::Receive)
+                .scope(
+                    pair,
+                    s_side,
+                    s_end,
+                    mode,
+                    mode == Mode::Receive,
+                    opts.period,
+                )
                 .await?;
-            let mut cursor = None;
             let (mut stream, fell_back) = self.open(pair, s_side, s_end, scope).await?;
             let snapshot = snapshot || fell_back;
+            let mut cursor = None;
             while let Some(batch) = stream.next().await {
                 let batch = batch?;
-                check_stop(pair, opts)?;
+                live.check_stop().await?;
                 reject(
                     &mut state.errors,
                     &mut state.counts,
@@ -203,25 +340,24 @@ impl Engine {
                     }
                 }
                 cursor = batch.cursor.or(cursor);
-                let decisions = classifier.take_decisions();
-                state.queue(decisions, &mut writers);
+                state.queue(classifier.take_decisions(), &mut writers);
                 for w in &mut writers {
                     if w.full() {
                         let assigned = w.flush().await?;
                         state.assign(assigned);
                     }
                 }
-                progress_read(&mut progress, s_side, classifier.read_counts().1, opts);
+                live.read(s_side, classifier.read_counts().1);
+                fault::point("engine.stream_batch");
             }
             classifier.finish(snapshot);
-            let decisions = classifier.take_decisions();
-            state.queue(decisions, &mut writers);
+            state.queue(classifier.take_decisions(), &mut writers);
             for w in &mut writers {
                 let assigned = w.flush().await?;
                 state.assign(assigned);
             }
             self.guard(pair, &links, &classifier, &p_read, snapshot, opts.force)?;
-            check_stop(pair, opts)?;
+            live.check_stop().await?;
             Ok::<_, Error>(SideRead { snapshot, cursor })
         }
         .await;
@@ -229,26 +365,35 @@ impl Engine {
             Ok(s) => s,
             Err(e) => {
                 for w in &mut writers {
-                    let _ = w.rollback().await;
+                    if let Err(r) = w.rollback().await {
+                        tracing::error!(pair = %pair.name, error = %r, "rolling back failed");
+                    }
                 }
                 state.counts = merge_counts(classifier.counts(), &state.counts);
                 return Err(e);
             }
         };
         state.counts = merge_counts(classifier.counts(), &state.counts);
-        progress.applied = writers[0].applied + writers[1].applied;
-        if let Some(p) = &opts.progress {
-            p(progress);
+        for (key, message) in classifier.undated() {
+            state.counts.rejected += 1;
+            state.errors.push(RunError {
+                entity: Some(pair.a_entity.clone()),
+                key: Some(key.to_string()),
+                location: None,
+                message: message.clone(),
+            });
         }
+        live.progress.applied = writers[0].applied + writers[1].applied;
+        if let Some(p) = &opts.progress {
+            p(live.progress);
+        }
+        let days = classifier.days().map(|s| s.details()).unwrap_or_default();
 
         let pending_before = self.store.conflicts(&pair.name, true).await?.len() as u64;
         if opts.dry_run {
-            let deferred = state
-                .new_conflicts(&links, resolver)
-                .iter()
-                .filter(|c| c.resolution.is_none())
-                .count() as u64;
-            return Ok(self.report(
+            let conflicts = state.new_conflicts(&links, resolver);
+            let deferred = conflicts.iter().filter(|c| c.resolution.is_none()).count() as u64;
+            let mut report = self.report(
                 pair,
                 mode,
                 None,
@@ -256,41 +401,50 @@ impl Engine {
                 state,
                 pending_before + deferred,
                 true,
-            ));
+            );
+            report.period = opts.period;
+            report.days = days;
+            return Ok(report);
         }
 
         // Commit the targets: B first, then A. A failure after B committed
         // leaves B ahead of the base; the next run sees the same content on
         // both sides and settles it, so nothing is lost or applied twice.
+        fault::point("engine.before_commit");
         if let Err(e) = writers[1].commit().await {
             let _ = writers[0].rollback().await;
             return Err(e);
         }
+        fault::point("engine.between_commits");
         writers[0].commit().await?;
+        fault::point("engine.targets_committed");
 
         let run_id = run_id.expect("a run that is not dry has an id");
+        // A day run read only some days: the cursors stay where they were.
         let mut cursors = Vec::new();
-        if read_p {
-            cursors.push((p_side, p_read.cursor));
+        if opts.period.is_none() {
+            if read_p {
+                cursors.push((p_side, p_read.cursor));
+            }
+            cursors.push((s_side, s_read.cursor));
         }
-        cursors.push((s_side, s_read.cursor));
         let conflicts = state.new_conflicts(&links, resolver);
         let closed: Vec<i64> = state
             .plans
             .iter()
             .filter_map(|p| p.decision.closes)
             .collect();
-        let pending_after = pending_before
-            + conflicts.iter().filter(|c| c.resolution.is_none()).count() as u64
-            - closed.len() as u64;
+        let pending_after = (pending_before
+            + conflicts.iter().filter(|c| c.resolution.is_none()).count() as u64)
+            .saturating_sub(closed.len() as u64);
         let (updates, removed) = state.link_updates(&links, mode);
         let commit = Commit {
             run_id,
             pair: pair.name.clone(),
             links: updates,
             removed_links: removed,
-            days: Vec::new(),
-            period: None,
+            days: days.clone(),
+            period: opts.period.map(|p| (p.from, p.to)),
             cursors,
             conflicts,
             closed_conflicts: closed,
@@ -299,7 +453,8 @@ impl Engine {
             errors: state.errors.clone(),
         };
         self.store.commit(commit).await?;
-        Ok(self.report(
+        fault::point("engine.committed");
+        let mut report = self.report(
             pair,
             mode,
             Some(run_id),
@@ -307,7 +462,10 @@ impl Engine {
             state,
             pending_after,
             false,
-        ))
+        );
+        report.period = opts.period;
+        report.days = days;
+        Ok(report)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -331,272 +489,8 @@ impl Engine {
             plan: std::mem::take(&mut state.plan),
             pending_conflicts,
             dry_run,
+            period: None,
+            days: Vec::new(),
         }
-    }
-
-    /// How to read a side: incrementally from its cursor when it has one
-    /// and the mode allows, else in full (a snapshot).
-    async fn scope(
-        &self,
-        pair: &PairConfig,
-        side: Side,
-        end: &Endpoint,
-        mode: Mode,
-        force_full: bool,
-    ) -> Result<(ReadScope, bool)> {
-        let cursor = self.store.cursor(&pair.name, side).await?;
-        match cursor {
-            Some(c) if end.source.capabilities().cursors && mode != Mode::Full && !force_full => {
-                Ok((ReadScope::Since(c), false))
-            }
-            _ => Ok((ReadScope::Full, true)),
-        }
-    }
-
-    /// Opens a read; an expired cursor falls back to a full read (the
-    /// second value says it did).
-    async fn open(
-        &self,
-        pair: &PairConfig,
-        side: Side,
-        end: &Endpoint,
-        scope: ReadScope,
-    ) -> Result<(crate::source::BatchStream, bool)> {
-        let (entity, fields) = match side {
-            Side::A => (&pair.a_entity, pair.a_fields()),
-            Side::B => (&pair.b_entity, pair.b_fields()),
-        };
-        let request = |scope| {
-            let mut r = ReadRequest::full(entity.clone())
-                .with_fields(fields.clone())
-                .with_batch_size(pair.batch_size);
-            r.scope = scope;
-            r
-        };
-        let incremental = matches!(scope, ReadScope::Since(_));
-        match end.source.read(request(scope)).await {
-            Err(Error::CursorExpired { .. }) if incremental => {
-                tracing::warn!(pair = %pair.name, endpoint = %end.name, "cursor expired; reading in full");
-                Ok((end.source.read(request(ReadScope::Full)).await?, true))
-            }
-            other => Ok((other?, false)),
-        }
-    }
-
-    fn guard(
-        &self,
-        pair: &PairConfig,
-        links: &LinkIndex,
-        classifier: &Classifier<'_>,
-        p_read: &SideRead,
-        s_snapshot: bool,
-        force: bool,
-    ) -> Result<()> {
-        if force {
-            return Ok(());
-        }
-        let p_side = match classifier.streamed_side() {
-            Side::A => Side::B,
-            Side::B => Side::A,
-        };
-        let (p_count, s_count) = classifier.read_counts();
-        for (side, snapshot, read) in [
-            (p_side, p_read.snapshot, p_count),
-            (classifier.streamed_side(), s_snapshot, s_count),
-        ] {
-            let linked = links.count(side) as u64;
-            if snapshot && read == 0 && linked > 0 {
-                return Err(Error::Guard {
-                    pair: pair.name.clone(),
-                    message: format!(
-                        "side {} read no records but {linked} were synced before (empty-side guard)",
-                        side.as_str().to_uppercase()
-                    ),
-                });
-            }
-        }
-        for side in [Side::A, Side::B] {
-            let linked = links.count(side) as u64;
-            let deletes = classifier.deletes(side);
-            if linked > 0 && deletes as f64 * 100.0 > pair.max_delete * linked as f64 {
-                return Err(Error::Guard {
-                    pair: pair.name.clone(),
-                    message: format!(
-                        "the run would delete {deletes} of {linked} records on side {} ({:.1}%), more than max_delete {}%",
-                        side.as_str().to_uppercase(),
-                        deletes as f64 * 100.0 / linked as f64,
-                        pair.max_delete
-                    ),
-                });
-            }
-        }
-        Ok(())
-    }
-}
-
-/// What a run accumulates between classification and commit.
-#[derive(Default)]
-struct RunState {
-    plans: Vec<Planned>,
-    plan: Vec<PlannedWrite>,
-    counts: RunCounts,
-    errors: Vec<RunError>,
-}
-
-impl RunState {
-    fn queue(&mut self, decisions: Vec<Decision>, writers: &mut [SideWriter<'_>; 2]) {
-        for mut d in decisions {
-            let index = self.plans.len();
-            for (side, write) in [(Side::A, d.write_a.take()), (Side::B, d.write_b.take())] {
-                let Some(write) = write else { continue };
-                let created = match side {
-                    Side::A => d.a_key.is_none(),
-                    Side::B => d.b_key.is_none(),
-                };
-                let key = match (side, &write) {
-                    (_, Write::Delete(k)) => k.clone(),
-                    (Side::A, Write::Upsert(r)) => d.a_key.clone().unwrap_or_else(|| r.key.clone()),
-                    (Side::B, Write::Upsert(r)) => d.b_key.clone().unwrap_or_else(|| r.key.clone()),
-                };
-                writers[side as usize].push(
-                    index,
-                    write,
-                    key,
-                    created,
-                    d.category,
-                    &mut self.counts,
-                    &mut self.plan,
-                );
-            }
-            self.plans.push(Planned { decision: d });
-        }
-    }
-
-    fn assign(&mut self, assigned: Vec<super::write::Assigned>) {
-        for a in assigned {
-            let d = &mut self.plans[a.plan].decision;
-            match a.side {
-                Side::A => d.a_key = Some(a.key),
-                Side::B => d.b_key = Some(a.key),
-            }
-        }
-    }
-
-    fn new_conflicts(
-        &self,
-        links: &LinkIndex,
-        resolver: crate::resolve::ResolverKind,
-    ) -> Vec<NewConflict> {
-        self.plans
-            .iter()
-            .filter_map(|p| {
-                let note = p.decision.conflict.as_ref()?;
-                let mut conflict = note.conflict.clone();
-                conflict.a_key = p.decision.a_key.clone();
-                conflict.b_key = p.decision.b_key.clone();
-                Some(NewConflict {
-                    link_id: p.decision.link.map(|i| links.row(i).id),
-                    conflict,
-                    resolution: note.resolution.clone(),
-                    resolved_by: note.resolution.as_ref().map(|_| resolver.name().to_owned()),
-                    loser: note.loser.clone(),
-                })
-            })
-            .collect()
-    }
-
-    fn link_updates(&mut self, links: &LinkIndex, mode: Mode) -> (Vec<LinkUpdate>, Vec<i64>) {
-        let keep_base = matches!(mode, Mode::TwoWay | Mode::Full);
-        let mut updates = Vec::new();
-        let mut removed = Vec::new();
-        for p in self.plans.drain(..) {
-            let d = p.decision;
-            let id = d.link.map(|i| links.row(i).id);
-            match d.base {
-                BaseChange::Keep => {}
-                BaseChange::Remove => removed.extend(id),
-                BaseChange::Set {
-                    hash_a,
-                    hash_b,
-                    record,
-                } => updates.push(LinkUpdate {
-                    id,
-                    a_key: d.a_key,
-                    b_key: d.b_key,
-                    hash_a: Some(hash_a),
-                    hash_b: Some(hash_b),
-                    base: keep_base.then_some(record),
-                    disabled: false,
-                    day: None,
-                }),
-            }
-        }
-        (updates, removed)
-    }
-}
-
-fn canonical(pair: &PairConfig, side: Side, r: crate::record::Record) -> crate::record::Record {
-    match side {
-        Side::A => pair.canonical_a(r),
-        Side::B => pair.canonical_b(r),
-    }
-}
-
-fn entity_of(pair: &PairConfig, side: Side) -> &str {
-    match side {
-        Side::A => &pair.a_entity,
-        Side::B => &pair.b_entity,
-    }
-}
-
-fn reject(
-    errors: &mut Vec<RunError>,
-    counts: &mut RunCounts,
-    entity: &str,
-    rejected: Vec<crate::error::RecordError>,
-) {
-    for r in rejected {
-        counts.rejected += 1;
-        errors.push(RunError {
-            entity: Some(entity.to_owned()),
-            key: r.key,
-            location: Some(r.location),
-            message: r.message,
-        });
-    }
-}
-
-fn check_stop(pair: &PairConfig, opts: &RunOptions) -> Result<()> {
-    match &opts.stop {
-        Some(s) if s.is_stopped() => Err(Error::Stopped {
-            pair: pair.name.clone(),
-        }),
-        _ => Ok(()),
-    }
-}
-
-fn progress_read(progress: &mut Progress, side: Side, read: u64, opts: &RunOptions) {
-    match side {
-        Side::A => progress.read_a = read,
-        Side::B => progress.read_b = read,
-    }
-    if let Some(p) = &opts.progress {
-        p(*progress);
-    }
-}
-
-/// The classifier's category counts with the writer tallies and rejects.
-fn merge_counts(categories: &RunCounts, tallies: &RunCounts) -> RunCounts {
-    RunCounts {
-        conflict: categories.conflict,
-        new: categories.new,
-        deleted: categories.deleted,
-        disabled: categories.disabled,
-        synchronized: categories.synchronized,
-        inactive: categories.inactive,
-        changed_a: categories.changed_a,
-        changed_b: categories.changed_b,
-        merged: categories.merged,
-        ..tallies.clone()
     }
 }

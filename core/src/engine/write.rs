@@ -1,8 +1,11 @@
 //! Applies decisions to one side in batches inside a target transaction.
 
+use std::collections::HashMap;
+
 use crate::error::{Error, Result};
+use crate::fault;
 use crate::record::{Change, Key};
-use crate::store::{RunCounts, Side};
+use crate::store::{JournalEntry, RunCounts, Side, StateStore};
 use crate::target::Transaction;
 
 use super::classify::{Category, Write};
@@ -25,6 +28,10 @@ pub(super) struct SideWriter<'a> {
     changes: Vec<Change>,
     queued: Vec<Queued>,
     pub(super) applied: u64,
+    /// Where before-images go first, and the run they belong to.
+    journal: Option<(StateStore, i64)>,
+    /// What was journaled, to compensate a target without transactions.
+    journaled: Vec<JournalEntry>,
 }
 
 /// A key assigned by a target to a record created there.
@@ -41,6 +48,7 @@ impl<'a> SideWriter<'a> {
         entity: &'a str,
         pair: &'a PairConfig,
         dry_run: bool,
+        journal: Option<(StateStore, i64)>,
     ) -> Self {
         SideWriter {
             side,
@@ -52,6 +60,8 @@ impl<'a> SideWriter<'a> {
             changes: Vec::new(),
             queued: Vec::new(),
             applied: 0,
+            journal,
+            journaled: Vec::new(),
         }
     }
 
@@ -138,8 +148,11 @@ impl<'a> SideWriter<'a> {
             })?;
             self.tx = Some(target.begin(self.entity).await?);
         }
+        self.journal(&changes, &queued).await?;
+        fault::point("engine.before_apply");
         let tx = self.tx.as_mut().expect("transaction was just begun");
         let applied = tx.apply(changes).await?;
+        fault::point("engine.after_apply");
         if applied.len() != n {
             return Err(Error::other(
                 &self.endpoint.name,
@@ -163,6 +176,53 @@ impl<'a> SideWriter<'a> {
             .collect())
     }
 
+    /// Writes the before-image of every change about to be applied, durably,
+    /// before it is applied. A record new to this side has none; records
+    /// that exist are fetched from the target in one call per batch.
+    async fn journal(&mut self, changes: &[Change], queued: &[Queued]) -> Result<()> {
+        let Some((store, run_id)) = &self.journal else {
+            return Ok(());
+        };
+        let existing: Vec<Key> = changes
+            .iter()
+            .zip(queued)
+            .filter(|(_, q)| !q.created)
+            .map(|(c, _)| c.key().clone())
+            .collect();
+        let mut before = HashMap::new();
+        if !existing.is_empty()
+            && let Some(target) = &self.endpoint.target
+        {
+            for r in target.fetch(self.entity, &existing).await? {
+                before.insert(r.key.clone(), r);
+            }
+        }
+        let entries: Vec<JournalEntry> = changes
+            .iter()
+            .map(|c| JournalEntry {
+                side: self.side,
+                entity: self.entity.to_owned(),
+                key: c.key().clone(),
+                before: before.remove(c.key()),
+            })
+            .collect();
+        store
+            .append_journal(*run_id, &self.pair.name, &entries)
+            .await?;
+        fault::point("engine.journal_written");
+        if !self.transactional() {
+            self.journaled.extend(entries);
+        }
+        Ok(())
+    }
+
+    fn transactional(&self) -> bool {
+        self.endpoint
+            .target
+            .as_ref()
+            .is_some_and(|t| t.capabilities().transactions)
+    }
+
     pub(super) async fn commit(&mut self) -> Result<()> {
         match self.tx.take() {
             Some(tx) => tx.commit().await,
@@ -170,10 +230,17 @@ impl<'a> SideWriter<'a> {
         }
     }
 
+    /// Discards the applied changes: a transaction rolls back; a target
+    /// without transactions is compensated from the journal.
     pub(super) async fn rollback(&mut self) -> Result<()> {
-        match self.tx.take() {
-            Some(tx) => tx.rollback().await,
-            None => Ok(()),
+        let Some(tx) = self.tx.take() else {
+            return Ok(());
+        };
+        tx.rollback().await?;
+        if !self.transactional() && !self.journaled.is_empty() {
+            let entries = std::mem::take(&mut self.journaled);
+            super::recover::restore(self.endpoint, self.entity, &entries).await?;
         }
+        Ok(())
     }
 }

@@ -106,6 +106,7 @@ async fn apply(txn: &DatabaseTransaction, commit: Commit) -> Result<()> {
             .await
             .ctx(|| "closing conflicts".to_owned())?;
     }
+    crate::fault::point("store.in_commit");
     super::ledger::write_days(txn, &pair, run_id, &days, now).await?;
     runs::finish(txn, run_id, status, &counts, &errors).await?;
     runs::detail(txn, run_id, period, &days).await

@@ -1,0 +1,167 @@
+//! What a run accumulates between classification and commit: the
+//! decisions, the planned writes, counts and errors.
+
+use super::classify::{BaseChange, Decision, Write};
+use super::index::LinkIndex;
+use super::write::{Assigned, SideWriter};
+use super::{Mode, PairConfig, PlannedWrite};
+use crate::record::Record;
+use crate::resolve::ResolverKind;
+use crate::store::{LinkUpdate, NewConflict, RunCounts, RunError, Side};
+
+/// What a decision leaves to record once the targets have committed.
+pub(super) struct Planned {
+    pub(super) decision: Decision,
+}
+
+/// What a run accumulates between classification and commit.
+#[derive(Default)]
+pub(super) struct RunState {
+    pub(super) plans: Vec<Planned>,
+    pub(super) plan: Vec<PlannedWrite>,
+    pub(super) counts: RunCounts,
+    pub(super) errors: Vec<RunError>,
+}
+
+impl RunState {
+    pub(super) fn queue(&mut self, decisions: Vec<Decision>, writers: &mut [SideWriter<'_>; 2]) {
+        for mut d in decisions {
+            let index = self.plans.len();
+            for (side, write) in [(Side::A, d.write_a.take()), (Side::B, d.write_b.take())] {
+                let Some(write) = write else { continue };
+                let created = match side {
+                    Side::A => d.a_key.is_none(),
+                    Side::B => d.b_key.is_none(),
+                };
+                let key = match (side, &write) {
+                    (_, Write::Delete(k)) => k.clone(),
+                    (Side::A, Write::Upsert(r)) => d.a_key.clone().unwrap_or_else(|| r.key.clone()),
+                    (Side::B, Write::Upsert(r)) => d.b_key.clone().unwrap_or_else(|| r.key.clone()),
+                };
+                writers[side as usize].push(
+                    index,
+                    write,
+                    key,
+                    created,
+                    d.category,
+                    &mut self.counts,
+                    &mut self.plan,
+                );
+            }
+            self.plans.push(Planned { decision: d });
+        }
+    }
+
+    pub(super) fn assign(&mut self, assigned: Vec<Assigned>) {
+        for a in assigned {
+            let d = &mut self.plans[a.plan].decision;
+            match a.side {
+                Side::A => d.a_key = Some(a.key),
+                Side::B => d.b_key = Some(a.key),
+            }
+        }
+    }
+
+    pub(super) fn new_conflicts(
+        &self,
+        links: &LinkIndex,
+        resolver: ResolverKind,
+    ) -> Vec<NewConflict> {
+        self.plans
+            .iter()
+            .filter_map(|p| {
+                let note = p.decision.conflict.as_ref()?;
+                let mut conflict = note.conflict.clone();
+                conflict.a_key = p.decision.a_key.clone();
+                conflict.b_key = p.decision.b_key.clone();
+                Some(NewConflict {
+                    link_id: p.decision.link.map(|i| links.row(i).id),
+                    conflict,
+                    resolution: note.resolution.clone(),
+                    resolved_by: note.resolution.as_ref().map(|_| resolver.name().to_owned()),
+                    loser: note.loser.clone(),
+                })
+            })
+            .collect()
+    }
+
+    pub(super) fn link_updates(
+        &mut self,
+        links: &LinkIndex,
+        mode: Mode,
+    ) -> (Vec<LinkUpdate>, Vec<i64>) {
+        let keep_base = matches!(mode, Mode::TwoWay | Mode::Full);
+        let mut updates = Vec::new();
+        let mut removed = Vec::new();
+        for p in self.plans.drain(..) {
+            let d = p.decision;
+            let id = d.link.map(|i| links.row(i).id);
+            match d.base {
+                BaseChange::Keep => {}
+                BaseChange::Remove => removed.extend(id),
+                BaseChange::Set {
+                    hash_a,
+                    hash_b,
+                    record,
+                } => updates.push(LinkUpdate {
+                    id,
+                    a_key: d.a_key,
+                    b_key: d.b_key,
+                    hash_a: Some(hash_a),
+                    hash_b: Some(hash_b),
+                    base: keep_base.then_some(record),
+                    disabled: false,
+                    day: d.day,
+                }),
+            }
+        }
+        (updates, removed)
+    }
+}
+
+pub(super) fn canonical(pair: &PairConfig, side: Side, r: Record) -> Record {
+    match side {
+        Side::A => pair.canonical_a(r),
+        Side::B => pair.canonical_b(r),
+    }
+}
+
+pub(super) fn entity_of(pair: &PairConfig, side: Side) -> &str {
+    match side {
+        Side::A => &pair.a_entity,
+        Side::B => &pair.b_entity,
+    }
+}
+
+pub(super) fn reject(
+    errors: &mut Vec<RunError>,
+    counts: &mut RunCounts,
+    entity: &str,
+    rejected: Vec<crate::error::RecordError>,
+) {
+    for r in rejected {
+        counts.rejected += 1;
+        errors.push(RunError {
+            entity: Some(entity.to_owned()),
+            key: r.key,
+            location: Some(r.location),
+            message: r.message,
+        });
+    }
+}
+
+/// The classifier's category counts with the writer tallies and rejects.
+pub(super) fn merge_counts(categories: &RunCounts, tallies: &RunCounts) -> RunCounts {
+    RunCounts {
+        conflict: categories.conflict,
+        new: categories.new,
+        deleted: categories.deleted,
+        disabled: categories.disabled,
+        synchronized: categories.synchronized,
+        inactive: categories.inactive,
+        changed_a: categories.changed_a,
+        changed_b: categories.changed_b,
+        merged: categories.merged,
+        ..tallies.clone()
+    }
+}

@@ -28,8 +28,8 @@ impl Db {
         let mut options = ConnectOptions::new(settings.url.clone());
         options
             .sqlx_logging(false)
-            .connect_timeout(Duration::from_secs(15))
-            .acquire_timeout(Duration::from_secs(60));
+            .connect_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(20));
         match settings.backend {
             Backend::Sqlite => {
                 if settings.url.contains(":memory:") {

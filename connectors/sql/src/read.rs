@@ -25,8 +25,18 @@ impl Source for SqlConnector {
     async fn entities(&self) -> Result<Vec<EntitySchema>> {
         let db = self.db().await?;
         let mut out = Vec::new();
-        for name in schema::table_names(db, self.settings()).await? {
-            let table = self.table(&name).await?;
+        let settings = self.settings();
+        for name in schema::table_names(db, settings).await? {
+            let table = match self.table(&name).await {
+                // A table nobody asked for that has no key is left out.
+                Err(e @ Error::Config { .. })
+                    if settings.tables.is_none() && !settings.table.contains_key(&name) =>
+                {
+                    tracing::warn!(table = %name, "not an entity: {e}");
+                    continue;
+                }
+                other => other?,
+            };
             let mut entity = table.entity();
             if !table.exists {
                 entity.key = table.config.key.clone().unwrap_or_default();

@@ -1,0 +1,256 @@
+//! Values keep their types on every database, both in tables the
+//! application made and in tables the connector creates; a value that does
+//! not fit its column fails the batch, naming where, and writes nothing.
+
+mod common;
+
+use common::{ALL, Place};
+use futures::TryStreamExt;
+use serde_json::json;
+use tandem_connector_sql::SqlConnector;
+use tandem_core::{Batch, Change, Error, FieldType, ReadRequest, Record, Source, Target, Value};
+
+async fn read_all(c: &SqlConnector, entity: &str) -> Vec<Record> {
+    let batches: Vec<Batch> = c
+        .read(ReadRequest::full(entity))
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    batches
+        .into_iter()
+        .flat_map(|b| b.changes)
+        .map(|c| match c {
+            Change::Upsert(r) => r,
+            other => panic!("a full read yields upserts: {other:?}"),
+        })
+        .collect()
+}
+
+async fn write(c: &SqlConnector, entity: &str, changes: Vec<Change>) -> tandem_core::Result<()> {
+    let mut tx = c.begin(entity).await?;
+    match tx.apply(changes).await {
+        Ok(_) => tx.commit().await,
+        Err(e) => {
+            tx.rollback().await?;
+            Err(e)
+        }
+    }
+}
+
+fn typed_records() -> Vec<Record> {
+    let at: jiff::Timestamp = "2024-03-01T10:00:00.123456Z".parse().unwrap();
+    vec![
+        Record::new("1")
+            .with("id", 1)
+            .with("price", Value::Decimal("12345.6789".into()))
+            .with("at", Value::DateTime(at))
+            .with("day", Value::Date(jiff::civil::date(2024, 2, 29)))
+            .with("data", Value::Bytes(vec![0, 1, 0xfe, 0xff]))
+            .with("flag", true)
+            .with("ratio", 0.25)
+            .with("note", "ünïcode ✓"),
+        Record::new("2")
+            .with("id", 2)
+            .with("price", Value::Decimal("-0.5".into()))
+            .with("at", Value::Null)
+            .with("day", Value::Null)
+            .with("data", Value::Null)
+            .with("flag", false)
+            .with("ratio", Value::Null)
+            .with("note", Value::Null),
+    ]
+}
+
+fn check_typed(kind: common::Kind, what: &str, read: &[Record]) {
+    let written = typed_records();
+    assert_eq!(read.len(), written.len(), "{kind:?} {what}");
+    for (w, r) in written.iter().zip(read) {
+        assert_eq!(w.key, r.key, "{kind:?} {what}");
+        for (name, value) in &w.fields {
+            let got = r
+                .get(name)
+                .unwrap_or_else(|| panic!("{kind:?} {what}: {name} missing"));
+            let same = match (value, got) {
+                (Value::Decimal(a), Value::Decimal(b)) => {
+                    Value::Decimal(a.clone()).same_content(&Value::Decimal(b.clone()))
+                }
+                (a, b) => a == b,
+            };
+            assert!(
+                same,
+                "{kind:?} {what}: key {}, {name}: wrote {value:?}, read {got:?}",
+                w.key
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn values_keep_their_types() {
+    for kind in ALL {
+        let Some(place) = Place::new(kind, "typed round trip").await else {
+            continue;
+        };
+        let (ts, bytes) = (place.timestamp(), place.bytes());
+        let boolean = if kind == common::Kind::MySql {
+            "TINYINT(1)"
+        } else {
+            "BOOLEAN"
+        };
+        let double = if kind == common::Kind::Postgres {
+            "DOUBLE PRECISION"
+        } else {
+            "DOUBLE"
+        };
+        place
+            .exec(&format!(
+                "CREATE TABLE {{t}}typed (id BIGINT PRIMARY KEY, price DECIMAL(20,4), at {ts}, day DATE, \
+                 data {bytes}, flag {boolean}, ratio {double}, note TEXT)"
+            ))
+            .await;
+        let c = place.connector(json!({ "table": { "made": { "key": ["id"], "create": true } } }));
+        let entities = c.entities().await.unwrap();
+        let typed = entities
+            .iter()
+            .find(|e| e.name == "typed")
+            .expect("discovered");
+        assert_eq!(typed.key, ["id"]);
+        let kinds: Vec<FieldType> = typed.fields.iter().map(|f| f.kind).collect();
+        use FieldType::*;
+        assert_eq!(
+            kinds,
+            [Int, Decimal, DateTime, Date, Bytes, Bool, Float, Text],
+            "{kind:?}"
+        );
+
+        for table in ["typed", "made"] {
+            let upserts = typed_records().into_iter().map(Change::Upsert).collect();
+            write(&c, table, upserts).await.unwrap();
+            check_typed(kind, table, &read_all(&c, table).await);
+            let fetched = c
+                .fetch(table, &["2".into(), "1".into(), "9".into()])
+                .await
+                .unwrap();
+            let keys: Vec<&str> = fetched.iter().map(|r| r.key.as_str()).collect();
+            assert_eq!(
+                keys,
+                ["2", "1"],
+                "{kind:?} {table}: fetch returns the keys that exist"
+            );
+        }
+        place.drop_all().await;
+    }
+}
+
+#[tokio::test]
+async fn a_value_that_does_not_fit_writes_nothing() {
+    for kind in ALL {
+        let Some(place) = Place::new(kind, "bad value").await else {
+            continue;
+        };
+        let key = place.text_key();
+        place
+            .exec(&format!(
+                "CREATE TABLE {{t}}people (id {key} PRIMARY KEY, name TEXT, amount BIGINT)"
+            ))
+            .await;
+        let c = place.connector(json!({}));
+        let good = |k: &str| {
+            Change::Upsert(
+                Record::new(k)
+                    .with("id", k)
+                    .with("name", "n")
+                    .with("amount", "42"),
+            )
+        };
+        let mut tx = c.begin("people").await.unwrap();
+        tx.apply(vec![good("a"), good("b")]).await.unwrap();
+        let bad = Change::Upsert(Record::new("c").with("id", "c").with("amount", "forty-two"));
+        let err = tx.apply(vec![good("d"), bad]).await.unwrap_err();
+        let shown = err.to_string();
+        assert!(matches!(err, Error::BadRecord { .. }), "{kind:?}: {shown}");
+        for part in ["sql", "people", "key c", "amount", "forty-two"] {
+            assert!(
+                shown.contains(part),
+                "{kind:?}: {shown:?} does not name {part:?}"
+            );
+        }
+        tx.rollback().await.unwrap();
+        assert!(
+            read_all(&c, "people").await.is_empty(),
+            "{kind:?}: nothing was written"
+        );
+
+        let err = write(
+            &c,
+            "people",
+            vec![Change::Upsert(Record::new("x").with("colour", "red"))],
+        )
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("colour"), "{kind:?}: {err}");
+        place.drop_all().await;
+    }
+}
+
+#[tokio::test]
+async fn a_table_without_a_key_is_a_config_error_naming_it() {
+    for kind in ALL {
+        let Some(place) = Place::new(kind, "no primary key").await else {
+            continue;
+        };
+        place.exec("CREATE TABLE {t}loose (a TEXT, b TEXT)").await;
+        place
+            .exec(&format!(
+                "CREATE TABLE {{t}}keyed (id {} PRIMARY KEY)",
+                place.text_key()
+            ))
+            .await;
+        let c = place.connector(json!({}));
+        let err = c
+            .read(ReadRequest::full("loose"))
+            .await
+            .err()
+            .expect("an error");
+        assert!(matches!(err, Error::Config { .. }), "{kind:?}: {err}");
+        assert!(err.to_string().contains("loose"), "{kind:?}: {err}");
+        // Discover leaves it out rather than failing.
+        let names: Vec<String> = c
+            .entities()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(names, ["keyed"], "{kind:?}");
+        // With a configured key it is an entity.
+        let c = place.connector(json!({ "table": { "loose": { "key": ["a"] } } }));
+        assert!(read_all(&c, "loose").await.is_empty());
+        place.drop_all().await;
+    }
+}
+
+#[tokio::test]
+async fn a_connection_failure_names_the_url_without_its_password() {
+    let c = SqlConnector::from_config(json!({ "url": "postgres://app:s3cret@127.0.0.1:1/shop" }))
+        .unwrap();
+    let err = c.entities().await.unwrap_err().to_string();
+    assert!(err.contains("postgres://app:***@127.0.0.1:1/shop"), "{err}");
+    assert!(!err.contains("s3cret"), "{err}");
+}
+
+#[tokio::test]
+async fn unknown_tables_are_not_found() {
+    let Some(place) = Place::new(common::Kind::Sqlite, "not found").await else {
+        return;
+    };
+    let c = place.connector(json!({}));
+    let err = c.read(ReadRequest::full("nope")).await.err().unwrap();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    assert!(matches!(
+        c.begin("nope").await.err().unwrap(),
+        Error::NotFound { .. }
+    ));
+}

@@ -35,6 +35,10 @@ pub(crate) fn commit(settings: &Settings, staged: &Staged) -> Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
+    if rows.is_none() {
+        // A new file: its folder may not exist yet either.
+        std::fs::create_dir_all(dir).map_err(|e| io_error("creating the folder", dir, e))?;
+    }
     let tmp =
         NamedTempFile::new_in(dir).map_err(|e| io_error("creating a temporary file in", dir, e))?;
     let mut job = Rewrite {

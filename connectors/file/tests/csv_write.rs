@@ -313,3 +313,14 @@ async fn written_values_round_trip_through_a_standard_reader() {
         .collect();
     assert_eq!(ours, values);
 }
+
+#[tokio::test]
+async fn a_new_file_is_created_with_its_folder() {
+    let dir = Dir::new();
+    let path = dir.dir.path().join("out/nested/p.csv");
+    let c = connector(&path, json!({}));
+    let mut tx = c.begin("p").await.unwrap();
+    tx.apply(vec![person("1", "Ada")]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "id,name\n1,Ada\n");
+}

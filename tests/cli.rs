@@ -36,7 +36,10 @@ mode = "send"
 fn sandbox_with(extra: &str) -> Sandbox {
     let s = Sandbox::new();
     s.write("plugins.toml", &file_manifest(extra));
-    s.write("in.csv", "id,name,city\n1,Ann,Oslo\n2,Bob,Rome\n3,Cid,Lund\n");
+    s.write(
+        "in.csv",
+        "id,name,city\n1,Ann,Oslo\n2,Bob,Rome\n3,Cid,Lund\n",
+    );
     s
 }
 
@@ -45,17 +48,36 @@ fn sync_through_the_file_plugin_then_incrementally() {
     let s = sandbox_with("");
     let run = s.tandem(&["sync", "people"], &[]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("created"), "a summary is printed: {run:?}");
-    assert_eq!(s.read("out.csv"), "id,name,city\n1,Ann,Oslo\n2,Bob,Rome\n3,Cid,Lund\n");
+    assert!(
+        run.stdout.contains("created"),
+        "a summary is printed: {run:?}"
+    );
+    assert_eq!(
+        s.read("out.csv"),
+        "id,name,city\n1,Ann,Oslo\n2,Bob,Rome\n3,Cid,Lund\n"
+    );
 
-    s.write("in.csv", "id,name,city\n1,Ann,Bergen\n3,Cid,Lund\n4,Dan,Pisa\n");
+    s.write(
+        "in.csv",
+        "id,name,city\n1,Ann,Bergen\n3,Cid,Lund\n4,Dan,Pisa\n",
+    );
     let run = s.tandem(&["sync", "people", "--json"], &[]);
     assert_eq!(run.code, 0, "{run:?}");
     let report = run.json();
     let counts = &report[0]["report"]["counts"];
-    assert_eq!((counts["created_b"].as_u64(), counts["updated_b"].as_u64(), counts["deleted_b"].as_u64()), (Some(1), Some(1), Some(1)));
+    assert_eq!(
+        (
+            counts["created_b"].as_u64(),
+            counts["updated_b"].as_u64(),
+            counts["deleted_b"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1))
+    );
     let out = s.read("out.csv");
-    assert!(out.contains("1,Ann,Bergen") && out.contains("4,Dan,Pisa") && !out.contains("Bob"), "{out}");
+    assert!(
+        out.contains("1,Ann,Bergen") && out.contains("4,Dan,Pisa") && !out.contains("Bob"),
+        "{out}"
+    );
 
     let run = s.tandem(&["history", "people", "--json"], &[]);
     assert_eq!(run.code, 0, "{run:?}");
@@ -108,13 +130,22 @@ mode = "send"
 fn a_plugin_built_for_another_abi_is_rejected_naming_both_versions() {
     let s = sandbox_with("");
     let wrong = plugin("tandem_fixture_wrong_abi");
-    let manifest = file_manifest("").replace("[plugins]\n", &format!("[plugins]\nwrong = \"{}\"\n", wrong.display()));
+    let manifest = file_manifest("").replace(
+        "[plugins]\n",
+        &format!("[plugins]\nwrong = \"{}\"\n", wrong.display()),
+    );
     s.write("plugins.toml", &manifest);
     let run = s.tandem(&["check"], &[]);
     assert_ne!(run.code, 0, "{run:?}");
     let all = format!("{}{}", run.stdout, run.stderr);
-    assert!(all.contains("ABI version 2") && all.contains("ABI version 1"), "both versions are named: {run:?}");
-    assert!(all.contains("libtandem_fixture_wrong_abi.so"), "the file is named: {run:?}");
+    assert!(
+        all.contains("ABI version 2") && all.contains("ABI version 1"),
+        "both versions are named: {run:?}"
+    );
+    assert!(
+        all.contains("libtandem_fixture_wrong_abi.so"),
+        "the file is named: {run:?}"
+    );
 }
 
 #[test]
@@ -153,7 +184,10 @@ mode = "send"
     assert!(run.stderr.contains("panicked"), "{run:?}");
     let run = s.tandem(&["history", "p", "--json"], &[]);
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(run.stdout.contains("\"error\""), "the failed run is recorded: {run:?}");
+    assert!(
+        run.stdout.contains("\"error\""),
+        "the failed run is recorded: {run:?}"
+    );
 }
 
 #[test]
@@ -161,7 +195,10 @@ fn manifest_errors_name_the_key_and_the_file() {
     let s = sandbox_with("mod = \"send\"");
     let run = s.tandem(&["sync", "people"], &[]);
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("mod") && run.stderr.contains("plugins.toml"), "{run:?}");
+    assert!(
+        run.stderr.contains("mod") && run.stderr.contains("plugins.toml"),
+        "{run:?}"
+    );
 
     let s = sandbox_with("max_delete = \"lots\"");
     let run = s.tandem(&["sync", "people"], &[]);
@@ -169,17 +206,26 @@ fn manifest_errors_name_the_key_and_the_file() {
     assert!(run.stderr.contains("max_delete"), "{run:?}");
 
     let s = sandbox_with("");
-    let manifest = file_manifest("").replace("path = \"in.csv\"", "path_env = \"TANDEM_E2E_NO_SUCH_VARIABLE\"");
+    let manifest = file_manifest("").replace(
+        "path = \"in.csv\"",
+        "path_env = \"TANDEM_E2E_NO_SUCH_VARIABLE\"",
+    );
     s.write("plugins.toml", &manifest);
     let run = s.tandem(&["sync", "people"], &[]);
     assert_eq!(run.code, 2, "{run:?}");
-    assert!(run.stderr.contains("path_env") && run.stderr.contains("TANDEM_E2E_NO_SUCH_VARIABLE"), "{run:?}");
+    assert!(
+        run.stderr.contains("path_env") && run.stderr.contains("TANDEM_E2E_NO_SUCH_VARIABLE"),
+        "{run:?}"
+    );
 }
 
 #[test]
 fn an_environment_override_changes_a_value() {
     let s = sandbox_with("");
-    let run = s.tandem(&["sync", "people"], &[("TANDEM_ENDPOINTS__DST__PATH", "elsewhere.csv")]);
+    let run = s.tandem(
+        &["sync", "people"],
+        &[("TANDEM_ENDPOINTS__DST__PATH", "elsewhere.csv")],
+    );
     assert_eq!(run.code, 0, "{run:?}");
     assert!(s.read("elsewhere.csv").contains("2,Bob,Rome"));
     assert!(!s.path().join("out.csv").exists());

@@ -1,0 +1,103 @@
+//! Helpers shared by the spreadsheet connector's tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use futures::TryStreamExt;
+use serde_json::json;
+use tandem_connector_spreadsheet::SpreadsheetConnector;
+use tandem_core::{Batch, Change, ReadRequest, Record, RecordError, Source, Value};
+
+/// A temporary directory for workbooks.
+pub struct Dir {
+    pub dir: tempfile::TempDir,
+}
+
+impl Dir {
+    pub fn new() -> Self {
+        Dir {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// A committed fixture workbook under `tests/data`.
+pub fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+/// A connector on `path` keyed by `id`, with extra settings.
+pub fn connector(path: &Path, extra: serde_json::Value) -> SpreadsheetConnector {
+    let mut config = json!({ "path": path, "key": ["id"] });
+    for (k, v) in extra.as_object().unwrap() {
+        config[k] = v.clone();
+    }
+    SpreadsheetConnector::from_config(config).unwrap()
+}
+
+/// Reads every batch of a full read of a sheet.
+pub async fn batches(
+    c: &SpreadsheetConnector,
+    sheet: &str,
+    batch_size: usize,
+) -> tandem_core::Result<Vec<Batch>> {
+    let request = ReadRequest::full(sheet).with_batch_size(batch_size);
+    c.read(request).await?.try_collect().await
+}
+
+/// Reads every record and rejected row of a sheet.
+pub async fn read_all(
+    c: &SpreadsheetConnector,
+    sheet: &str,
+) -> tandem_core::Result<(Vec<Record>, Vec<RecordError>)> {
+    let mut records = Vec::new();
+    let mut rejected = Vec::new();
+    for batch in batches(c, sheet, 1000).await? {
+        for change in batch.changes {
+            match change {
+                Change::Upsert(r) => records.push(r),
+                other => panic!("a full read yields upserts, got {other:?}"),
+            }
+        }
+        rejected.extend(batch.rejected);
+    }
+    Ok((records, rejected))
+}
+
+/// Reads every record of a sheet, failing on any error or rejected row.
+pub async fn records(c: &SpreadsheetConnector, sheet: &str) -> Vec<Record> {
+    let (records, rejected) = read_all(c, sheet).await.unwrap();
+    assert!(rejected.is_empty(), "rejected: {rejected:?}");
+    records
+}
+
+/// The error of a read that should fail, at open or while streaming.
+pub async fn read_error(c: &SpreadsheetConnector, sheet: &str) -> tandem_core::Error {
+    match read_all(c, sheet).await {
+        Ok(read) => panic!("the read succeeded: {read:?}"),
+        Err(e) => e,
+    }
+}
+
+/// A field's values of every record, in order.
+pub fn column(records: &[Record], field: &str) -> Vec<Value> {
+    records
+        .iter()
+        .map(|r| r.get(field).cloned().unwrap_or_default())
+        .collect()
+}
+
+/// A UTC instant from its parts.
+pub fn utc(y: i16, mo: i8, d: i8, h: i8, mi: i8, s: i8, ms: i32) -> jiff::Timestamp {
+    jiff::civil::date(y, mo, d)
+        .at(h, mi, s, ms * 1_000_000)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .unwrap()
+        .timestamp()
+}

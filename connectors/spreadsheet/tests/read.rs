@@ -1,0 +1,409 @@
+//! Reading workbooks: typed cells and dates in xlsx, xls and ods, blank
+//! rows, bad headers, bad cells, broken and protected workbooks.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use rust_xlsxwriter::{ExcelDateTime, Format, Formula, Workbook, Worksheet};
+use serde_json::json;
+use tandem_core::{Error, FieldType, ReadRequest, Record, Source, Value};
+
+/// Fills a sheet.
+type Fill<'a> = &'a dyn Fn(&mut Worksheet);
+
+/// Writes an xlsx workbook of named sheets, each filled by its function.
+fn xlsx(path: &Path, sheets: &[(&str, Fill)]) {
+    let mut book = Workbook::new();
+    for (name, fill) in sheets {
+        let ws = book.add_worksheet();
+        ws.set_name(*name).unwrap();
+        fill(ws);
+    }
+    book.save(path).unwrap();
+}
+
+/// The `People` sheet that `tests/data/make_fixtures.py` writes as xls and
+/// ods, here as xlsx.
+fn people(ws: &mut Worksheet) {
+    let date = Format::new().set_num_format("yyyy-mm-dd");
+    let stamp = Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
+    for (c, name) in ["id", "name", "amount", "price", "active", "joined", "seen"]
+        .iter()
+        .enumerate()
+    {
+        ws.write(0, c as u16, *name).unwrap();
+    }
+    let day = |y, m, d| ExcelDateTime::from_ymd(y, m, d).unwrap();
+    ws.write(1, 0, 1).unwrap();
+    ws.write(1, 1, "Ada").unwrap();
+    ws.write(1, 2, 3).unwrap();
+    ws.write(1, 3, 2.5).unwrap();
+    ws.write(1, 4, true).unwrap();
+    ws.write_datetime_with_format(1, 5, day(2024, 1, 31), &date)
+        .unwrap();
+    let seen = day(2024, 1, 31).and_hms(10, 30, 0).unwrap();
+    ws.write_datetime_with_format(1, 6, seen, &stamp).unwrap();
+    // Row 3 is blank.
+    ws.write(3, 0, 2).unwrap();
+    ws.write(3, 1, "Grace").unwrap();
+    ws.write(3, 2, -7).unwrap();
+    ws.write(3, 3, 0.125).unwrap();
+    ws.write(3, 4, false).unwrap();
+    ws.write_datetime_with_format(3, 5, day(1999, 12, 31), &date)
+        .unwrap();
+    let seen = day(2000, 1, 1).and_hms(0, 0, 1).unwrap();
+    ws.write_datetime_with_format(3, 6, seen, &stamp).unwrap();
+    ws.write(4, 0, 3).unwrap();
+}
+
+/// What the `People` sheet reads as, in every format.
+fn check_people(records: &[Record]) {
+    let keys: Vec<&str> = records.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, ["1", "2", "3"], "the blank row is passed over");
+    let date = |y, m, d| Value::Date(jiff::civil::date(y, m, d));
+    let expected = [
+        [
+            Value::Int(1),
+            "Ada".into(),
+            Value::Int(3),
+            Value::Float(2.5),
+            Value::Bool(true),
+            date(2024, 1, 31),
+            Value::DateTime(utc(2024, 1, 31, 10, 30, 0, 0)),
+        ],
+        [
+            Value::Int(2),
+            "Grace".into(),
+            Value::Int(-7),
+            Value::Float(0.125),
+            Value::Bool(false),
+            date(1999, 12, 31),
+            Value::DateTime(utc(2000, 1, 1, 0, 0, 1, 0)),
+        ],
+        [
+            Value::Int(3),
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+        ],
+    ];
+    let names = ["id", "name", "amount", "price", "active", "joined", "seen"];
+    for (record, values) in records.iter().zip(expected) {
+        let got: Vec<(&str, &Value)> = record.fields.iter().map(|(n, v)| (n.as_str(), v)).collect();
+        let want: Vec<(&str, &Value)> = names.iter().copied().zip(values.iter()).collect();
+        assert_eq!(got, want, "record {}", record.key);
+    }
+}
+
+#[tokio::test]
+async fn xlsx_typed_cells_dates_and_blank_rows() {
+    let dir = Dir::new();
+    let path = dir.path("people.xlsx");
+    xlsx(&path, &[("People", &people)]);
+    check_people(&records(&connector(&path, json!({})), "People").await);
+}
+
+#[tokio::test]
+async fn xls_reads_the_same() {
+    let c = connector(&data("people.xls"), json!({}));
+    check_people(&records(&c, "People").await);
+}
+
+#[tokio::test]
+async fn ods_reads_the_same() {
+    let c = connector(&data("people.ods"), json!({}));
+    check_people(&records(&c, "People").await);
+}
+
+#[tokio::test]
+async fn discovery_types_the_columns() {
+    let dir = Dir::new();
+    let path = dir.path("people.xlsx");
+    xlsx(&path, &[("People", &people), ("Empty", &|_| {})]);
+    let entities = connector(&path, json!({})).entities().await.unwrap();
+    let names: Vec<&str> = entities.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["People", "Empty"]);
+    let kinds: Vec<FieldType> = entities[0].fields.iter().map(|f| f.kind).collect();
+    use FieldType::*;
+    assert_eq!(kinds, [Int, Text, Int, Float, Bool, Date, DateTime]);
+    assert_eq!(entities[0].key, ["id"]);
+    assert_eq!(
+        entities[1].fields.len(),
+        1,
+        "an empty sheet has its key field"
+    );
+}
+
+#[tokio::test]
+async fn batches_and_field_subsets() {
+    let dir = Dir::new();
+    let path = dir.path("many.xlsx");
+    xlsx(
+        &path,
+        &[("Data", &|ws| {
+            ws.write(0, 0, "id").unwrap();
+            ws.write(0, 1, "name").unwrap();
+            ws.write(0, 2, "amount").unwrap();
+            for r in 1..=2500u32 {
+                ws.write(r, 0, format!("k{r}")).unwrap();
+                ws.write(r, 1, format!("name {r}")).unwrap();
+                ws.write(r, 2, r).unwrap();
+            }
+        })],
+    );
+    let c = connector(&path, json!({}));
+    let sizes: Vec<usize> = batches(&c, "Data", 1000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| b.changes.len())
+        .collect();
+    assert_eq!(sizes, [1000, 1000, 500]);
+    let request = ReadRequest::full("Data").with_fields(Some(vec!["amount".into()]));
+    let stream = c.read(request).await.unwrap();
+    let read: Vec<tandem_core::Batch> = futures::TryStreamExt::try_collect(stream).await.unwrap();
+    let tandem_core::Change::Upsert(first) = &read[0].changes[0] else {
+        panic!()
+    };
+    assert_eq!(
+        first.fields,
+        [("id".into(), "k1".into()), ("amount".into(), Value::Int(1))]
+    );
+}
+
+#[tokio::test]
+async fn header_row_below_a_title() {
+    let dir = Dir::new();
+    let path = dir.path("titled.xlsx");
+    xlsx(
+        &path,
+        &[("Report", &|ws| {
+            ws.merge_range(0, 0, 0, 2, "Quarterly report", &Format::new())
+                .unwrap();
+            ws.write(2, 0, "id").unwrap();
+            ws.write(2, 1, "total").unwrap();
+            ws.write(3, 0, 7).unwrap();
+            ws.write(3, 1, 1.5).unwrap();
+        })],
+    );
+    let read = records(&connector(&path, json!({ "header_row": 3 })), "Report").await;
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].get("total"), Some(&Value::Float(1.5)));
+}
+
+#[tokio::test]
+async fn blank_header_cell_is_named() {
+    let dir = Dir::new();
+    let path = dir.path("blank.xlsx");
+    xlsx(
+        &path,
+        &[("Sheet1", &|ws| {
+            ws.write(0, 0, "id").unwrap();
+            ws.write(0, 2, "amount").unwrap();
+            ws.write(1, 0, 1).unwrap();
+            ws.write(1, 1, "orphan").unwrap();
+            ws.write(1, 2, 5).unwrap();
+        })],
+    );
+    let err = read_error(&connector(&path, json!({})), "Sheet1").await;
+    assert!(matches!(err, Error::BadRecord { .. }), "{err:?}");
+    let shown = err.to_string();
+    assert!(
+        shown.contains("Sheet1!B1") && shown.contains("blank"),
+        "{shown}"
+    );
+    assert!(shown.contains("blank.xlsx"), "names the file: {shown}");
+
+    // A blank header over an empty column is harmless.
+    xlsx(
+        &path,
+        &[("Sheet1", &|ws| {
+            ws.write(0, 0, "id").unwrap();
+            ws.write(0, 2, "amount").unwrap();
+            ws.write(1, 0, 1).unwrap();
+            ws.write(1, 2, 5).unwrap();
+        })],
+    );
+    let read = records(&connector(&path, json!({})), "Sheet1").await;
+    assert_eq!(read[0].fields.len(), 2);
+}
+
+#[tokio::test]
+async fn merged_header_is_an_error() {
+    let dir = Dir::new();
+    let path = dir.path("merged.xlsx");
+    xlsx(
+        &path,
+        &[("Merged", &|ws| {
+            ws.write(0, 0, "id").unwrap();
+            ws.merge_range(0, 1, 0, 2, "Full name", &Format::new())
+                .unwrap();
+            ws.write(1, 0, 1).unwrap();
+            ws.write(1, 1, "Ada").unwrap();
+            ws.write(1, 2, "Lovelace").unwrap();
+        })],
+    );
+    for c in [
+        connector(&path, json!({})),
+        connector(&data("people.xls"), json!({})),
+    ] {
+        let err = read_error(&c, "Merged").await;
+        let shown = err.to_string();
+        assert!(matches!(err, Error::BadRecord { .. }), "{err:?}");
+        assert!(
+            shown.contains("Merged!C1") && shown.contains("merged (B1:C1)"),
+            "{shown}"
+        );
+    }
+    // calamine does not report OpenDocument merges: the covered cell is blank.
+    let err = read_error(&connector(&data("people.ods"), json!({})), "Merged").await;
+    let shown = err.to_string();
+    assert!(
+        shown.contains("Merged!C1") && shown.contains("blank"),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn repeated_column_and_missing_key_column() {
+    let dir = Dir::new();
+    let path = dir.path("header.xlsx");
+    xlsx(
+        &path,
+        &[
+            ("S", &|ws| {
+                ws.write(0, 0, "id").unwrap();
+                ws.write(0, 1, "name").unwrap();
+                ws.write(0, 2, "name").unwrap();
+                ws.write(1, 0, 1).unwrap();
+            }),
+            ("T", &|ws| {
+                ws.write(0, 0, "id").unwrap();
+                ws.write(1, 0, 1).unwrap();
+            }),
+        ],
+    );
+    let shown = read_error(&connector(&path, json!({})), "S")
+        .await
+        .to_string();
+    assert!(
+        shown.contains("S!C1") && shown.contains("used twice"),
+        "{shown}"
+    );
+    let shown = read_error(&connector(&path, json!({ "key": ["code"] })), "T")
+        .await
+        .to_string();
+    assert!(
+        shown.contains("\"code\" is not in the header row 1"),
+        "{shown}"
+    );
+}
+
+/// A sheet with an error cell at C3, a duplicate key and an empty key.
+fn bad_rows(ws: &mut Worksheet) {
+    for (c, name) in ["id", "name", "ratio"].iter().enumerate() {
+        ws.write(0, c as u16, *name).unwrap();
+    }
+    ws.write(1, 0, 1).unwrap();
+    ws.write(1, 2, 0.5).unwrap();
+    ws.write(2, 0, 2).unwrap();
+    ws.write_formula(2, 2, Formula::new("=1/0").set_result("#DIV/0!"))
+        .unwrap();
+    ws.write(3, 0, 1).unwrap();
+    ws.write(4, 1, "no key").unwrap();
+    ws.write(5, 0, 3).unwrap();
+}
+
+#[tokio::test]
+async fn bad_cells_fail_or_are_skipped() {
+    let dir = Dir::new();
+    let path = dir.path("bad.xlsx");
+    xlsx(&path, &[("Sheet1", &bad_rows)]);
+    let err = read_error(&connector(&path, json!({})), "Sheet1").await;
+    let shown = err.to_string();
+    assert!(matches!(err, Error::BadRecord { .. }), "{err:?}");
+    assert!(
+        shown.contains("Sheet1!C3") && shown.contains("#DIV/0!"),
+        "{shown}"
+    );
+
+    let c = connector(&path, json!({ "on_bad_record": "skip" }));
+    let (read, rejected) = read_all(&c, "Sheet1").await.unwrap();
+    let keys: Vec<&str> = read.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, ["1", "3"]);
+    let located: Vec<(&str, Option<&str>)> = rejected
+        .iter()
+        .map(|r| (r.location.rsplit(", ").next().unwrap(), r.key.as_deref()))
+        .collect();
+    assert_eq!(
+        located,
+        [
+            ("Sheet1!C3", Some("2")),
+            ("Sheet1!4:4", Some("1")),
+            ("Sheet1!A5", None)
+        ]
+    );
+    assert!(
+        rejected[1]
+            .message
+            .contains("duplicate key 1 (first in row 2)"),
+        "{rejected:?}"
+    );
+}
+
+#[tokio::test]
+async fn corrupt_workbook_names_the_file() {
+    let dir = Dir::new();
+    let path = dir.path("broken.xlsx");
+    std::fs::write(&path, b"this is not a zip archive at all, just text").unwrap();
+    let c = connector(&path, json!({}));
+    for err in [
+        read_error(&c, "Sheet1").await,
+        c.entities().await.unwrap_err(),
+    ] {
+        let shown = err.to_string();
+        assert!(
+            shown.contains(&path.display().to_string()) && shown.contains("corrupt"),
+            "{shown}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn password_protected_workbook_is_named() {
+    // Encrypted by msoffcrypto-tool (see tests/data/make_fixtures.py).
+    let path = data("encrypted.xlsx");
+    let err = read_error(&connector(&path, json!({})), "People").await;
+    let shown = err.to_string();
+    assert!(
+        shown.contains("encrypted.xlsx") && shown.contains("password-protected"),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn missing_sheet_is_not_found() {
+    let dir = Dir::new();
+    let path = dir.path("people.xlsx");
+    xlsx(&path, &[("People", &people)]);
+    let not_found = |err: Error, sheet: &str| match err {
+        Error::NotFound { entity, .. } => assert_eq!(entity, sheet),
+        other => panic!("expected NotFound for {sheet:?}, got {other:?}"),
+    };
+    not_found(
+        read_error(&connector(&path, json!({})), "Nope").await,
+        "Nope",
+    );
+    let listed = connector(&path, json!({ "sheets": ["People"] }));
+    not_found(read_error(&listed, "Other").await, "Other");
+    let xls = connector(&data("people.xls"), json!({ "sheets": ["People", "Gone"] }));
+    not_found(read_error(&xls, "Gone").await, "Gone");
+    // A listed sheet that an xlsx workbook lacks is empty until written.
+    let creates = connector(&path, json!({ "sheets": ["People", "New"] }));
+    assert!(records(&creates, "New").await.is_empty());
+}

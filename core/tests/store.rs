@@ -371,7 +371,7 @@ async fn commit_is_atomic(_url: &str, store: StateStore) {
 }
 
 async fn commit_inserts_many_links(_url: &str, store: StateStore) {
-    let n = 2_500;
+    let n = 9_000;
     let run = store
         .start_run(PAIR, "full", "manual", false)
         .await

@@ -35,9 +35,9 @@
 //!     "path": "data/customers.csv",
 //!     "key": ["id"],
 //!     "delimiter": ";",
-//! }))?;
+//! }))
+//! .expect("a valid configuration");
 //! assert_eq!(connector.entity(), "customers");
-//! # Ok::<(), tandem_core::Error>(())
 //! ```
 //!
 //! # Values

@@ -101,8 +101,18 @@ pub(crate) fn to_sea(value: Value, kind: FieldType, backend: Backend) -> sea_que
 /// A value as bound for a column: coerced, then cast where PostgreSQL
 /// needs it (numeric, json, uuid, ...).
 pub(crate) fn bind(column: &Column, value: Value, backend: Backend) -> Result<Expr, String> {
+    Ok(cast(column, Expr::val(bind_value(column, value, backend)?)))
+}
+
+/// A value as bound for a column, without the cast (statements whose text
+/// holds the casts).
+pub(crate) fn bind_value(
+    column: &Column,
+    value: Value,
+    backend: Backend,
+) -> Result<sea_query::Value, String> {
     let value = coerce(value, column.kind)?;
-    Ok(cast(column, Expr::val(to_sea(value, column.kind, backend))))
+    Ok(to_sea(value, column.kind, backend))
 }
 
 /// A value read from a column, bound as it was read (cursor and key

@@ -3,13 +3,14 @@
 
 use sea_orm::Statement;
 use sea_orm::sea_query::{
-    Alias, Cond, DeleteStatement, Expr, ExprTrait, InsertStatement, OnConflict, Order, Query,
+    self, Alias, Cond, DeleteStatement, Expr, ExprTrait, InsertStatement, OnConflict, Order, Query,
     SelectStatement, UpdateStatement,
 };
 use tandem_core::FieldType;
 
 use crate::config::Backend;
 use crate::db::Db;
+use crate::encode;
 use crate::schema::{Column, Table};
 
 fn col(c: &Column) -> Expr {
@@ -81,17 +82,22 @@ pub(crate) fn page(
     db.db_backend().build(&q)
 }
 
-/// An upsert of rows (each the values of `cols`) on the table's key,
-/// setting the non-key columns of `cols`.
-pub(crate) fn upsert(db: &Db, table: &Table, cols: &[usize], rows: Vec<Vec<Expr>>) -> Statement {
+/// The text of an upsert of `rows` rows (each the values of `cols`, in
+/// order) on the table's key, setting the non-key columns of `cols`. The
+/// text depends only on the columns and the number of rows, so a
+/// transaction builds it once and binds each batch's values to it.
+pub(crate) fn upsert(db: &Db, table: &Table, cols: &[usize], rows: usize) -> String {
     let mut q: InsertStatement = Query::insert();
     q.into_table(table.table_ref());
     q.columns(
         cols.iter()
             .map(|&i| Alias::new(table.columns[i].name.as_str())),
     );
-    for row in rows {
-        q.values_panic(row);
+    for _ in 0..rows {
+        q.values_panic(
+            cols.iter()
+                .map(|&i| encode::cast(&table.columns[i], Expr::val(sea_query::Value::Bool(None)))),
+        );
     }
     let key: Vec<Alias> = table
         .key
@@ -114,7 +120,7 @@ pub(crate) fn upsert(db: &Db, table: &Table, cols: &[usize], rows: Vec<Vec<Expr>
         on.update_columns(update);
     }
     q.on_conflict(on);
-    db.db_backend().build(&q)
+    db.db_backend().build(&q).sql
 }
 
 /// A delete of the rows with these keys.

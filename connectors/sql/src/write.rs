@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use async_trait::async_trait;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
+use sea_orm::sea_query::Value as SeaValue;
+use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement, TransactionTrait};
 use tandem_core::{
     Applied, Capabilities, Change, Error, FieldType, Key, Record, Result, Target, Transaction,
     Value,
@@ -29,6 +30,7 @@ impl Target for SqlConnector {
             connector: self.clone(),
             table,
             tx: None,
+            sql: Default::default(),
         }))
     }
 
@@ -44,7 +46,7 @@ impl Target for SqlConnector {
         for chunk in keys.chunks(per_query) {
             let tuples = chunk
                 .iter()
-                .map(|k| key_values(&table, k, db.backend).map(statements::values));
+                .map(|k| key_values(&table, k, db.backend).map(|v| key_exprs(&table, v)));
             let mut filter = vec![
                 statements::columns(&table, &table.key).is_in(tuples.collect::<Result<Vec<_>>>()?),
             ];
@@ -68,7 +70,7 @@ impl Target for SqlConnector {
 use sea_orm::sea_query::ExprTrait;
 
 /// The key columns' values of a key, checked against their types.
-fn key_values(table: &Table, key: &Key, backend: crate::config::Backend) -> Result<Vec<Expr>> {
+fn key_values(table: &Table, key: &Key, backend: crate::config::Backend) -> Result<Vec<SeaValue>> {
     let parts: Vec<&str> = key.parts().collect();
     if parts.len() != table.key.len() {
         return Err(bad(
@@ -88,10 +90,20 @@ fn key_values(table: &Table, key: &Key, backend: crate::config::Backend) -> Resu
         .zip(parts)
         .map(|(&i, part)| {
             let c = &table.columns[i];
-            encode::bind(c, Value::Text(part.to_owned()), backend)
+            encode::bind_value(c, Value::Text(part.to_owned()), backend)
                 .map_err(|m| bad(table, key, Some(i), m))
         })
         .collect()
+}
+
+/// Key values as an expression for `IN`, with the columns' casts.
+fn key_exprs(table: &Table, values: Vec<SeaValue>) -> Expr {
+    let exprs = table
+        .key
+        .iter()
+        .zip(values)
+        .map(|(&i, v)| encode::cast(&table.columns[i], Expr::val(v)));
+    statements::values(exprs.collect())
 }
 
 /// A change the table cannot take, naming the table, key and column.
@@ -132,11 +144,11 @@ enum Op {
     Upsert {
         key: Key,
         cols: Vec<usize>,
-        row: Vec<Expr>,
+        row: Vec<SeaValue>,
     },
     Delete {
         key: Key,
-        row: Vec<Expr>,
+        row: Vec<SeaValue>,
     },
 }
 
@@ -144,6 +156,8 @@ struct SqlTransaction {
     connector: SqlConnector,
     table: Arc<Table>,
     tx: Option<DatabaseTransaction>,
+    /// Upsert texts by columns and number of rows.
+    sql: std::sync::Mutex<std::collections::HashMap<(Vec<usize>, usize), String>>,
 }
 
 impl SqlTransaction {
@@ -163,7 +177,7 @@ impl SqlTransaction {
                 Change::Upsert(record) => record,
             };
             let key = record.key;
-            let mut cells: Vec<(usize, Expr)> = Vec::with_capacity(record.fields.len() + 2);
+            let mut cells: Vec<(usize, SeaValue)> = Vec::with_capacity(record.fields.len() + 2);
             for (&i, e) in table.key.iter().zip(key_values(table, &key, backend)?) {
                 cells.push((i, e));
             }
@@ -179,14 +193,15 @@ impl SqlTransaction {
                 if table.key.contains(&i) {
                     continue;
                 }
-                let e = encode::bind(&table.columns[i], value, backend)
+                let e = encode::bind_value(&table.columns[i], value, backend)
                     .map_err(|m| bad(table, &key, Some(i), m))?;
                 match cells.iter_mut().find(|(c, _)| *c == i) {
                     Some(cell) => cell.1 = e,
                     None => cells.push((i, e)),
                 }
             }
-            let carried = |cells: &[(usize, Expr)], i: usize| cells.iter().any(|(c, _)| *c == i);
+            let carried =
+                |cells: &[(usize, SeaValue)], i: usize| cells.iter().any(|(c, _)| *c == i);
             if let Some(i) = table
                 .cursor
                 .filter(|&i| read::is_instant(table, i) && !carried(&cells, i))
@@ -207,11 +222,21 @@ impl SqlTransaction {
         Ok(ops)
     }
 
+    /// The text of an upsert of `rows` rows of `cols`, built once per
+    /// transaction.
+    fn upsert_sql(&self, db: &crate::db::Db, cols: &[usize], rows: usize) -> String {
+        let mut cache = self.sql.lock().expect("statement cache");
+        let key = (cols.to_vec(), rows);
+        cache
+            .entry(key)
+            .or_insert_with(|| statements::upsert(db, &self.table, cols, rows))
+            .clone()
+    }
+
     /// A value the connector writes itself (stamps, marks).
-    fn bind_const(&self, i: usize, value: Value) -> Expr {
+    fn bind_const(&self, i: usize, value: Value) -> SeaValue {
         let backend = self.connector.settings().backend;
-        encode::bind(&self.table.columns[i], value, backend)
-            .unwrap_or_else(|_| Expr::val(sea_orm::sea_query::Value::String(None)))
+        encode::bind_value(&self.table.columns[i], value, backend).unwrap_or(SeaValue::String(None))
     }
 
     /// Runs the ops as few statements as the parameter limit allows; a key
@@ -256,18 +281,29 @@ impl SqlTransaction {
     async fn flush(&self, db: &crate::db::Db, group: Group, now: jiff::Timestamp) -> Result<()> {
         let table = &self.table;
         let stmt = match &group.cols {
-            Some(cols) => statements::upsert(db, table, cols, group.rows),
+            Some(cols) => {
+                let sql = self.upsert_sql(db, cols, group.rows.len());
+                let values = group.rows.into_iter().flatten().collect::<Vec<_>>();
+                Statement::from_sql_and_values(db.db_backend(), sql, values)
+            }
             None => {
-                let keys = group.rows.into_iter().map(statements::values).collect();
+                let keys = group
+                    .rows
+                    .into_iter()
+                    .map(|v| key_exprs(table, v))
+                    .collect();
                 match table.soft_delete {
                     Some(s) => {
                         let mark = match table.columns[s].kind {
                             FieldType::Bool => Value::Bool(true),
                             _ => Value::DateTime(now),
                         };
-                        let mut set = vec![(s, self.bind_const(s, mark))];
+                        let cast = |i: usize, v: SeaValue| {
+                            (i, encode::cast(&table.columns[i], Expr::val(v)))
+                        };
+                        let mut set = vec![cast(s, self.bind_const(s, mark))];
                         if let Some(c) = table.cursor.filter(|&c| read::is_instant(table, c)) {
-                            set.push((c, self.bind_const(c, Value::DateTime(now))));
+                            set.push(cast(c, self.bind_const(c, Value::DateTime(now))));
                         }
                         statements::soft_delete(db, table, set, keys)
                     }
@@ -295,7 +331,7 @@ impl SqlTransaction {
 struct Group {
     /// The columns of an upsert; `None` for a delete.
     cols: Option<Vec<usize>>,
-    rows: Vec<Vec<Expr>>,
+    rows: Vec<Vec<SeaValue>>,
     keys: HashSet<Key>,
     params: usize,
     first: Option<Key>,

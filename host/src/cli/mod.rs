@@ -9,11 +9,15 @@ macro_rules! say {
     }};
 }
 
+mod calendar;
 mod check;
 mod conflicts;
+mod days;
+mod history;
 mod links;
 mod output;
 mod plugins;
+mod runs;
 mod status;
 mod sync;
 
@@ -70,23 +74,51 @@ pub enum Command {
     },
     /// Runs a pair (or every pair) once.
     Sync(sync::SyncArgs),
-    /// Shows each pair's last run, links and pending conflicts.
+    /// Shows each pair's last run, links and pending conflicts; for pairs
+    /// with a day ledger, the covered period, stale days and the elements
+    /// waiting to sync (polled from side A).
     Status {
         /// Only this pair.
         pair: Option<String>,
         #[command(flatten)]
         json: Json,
     },
-    /// Lists past runs, newest first.
-    History {
+    /// Shows a month of a pair's day ledger: synced (green, ✓), not synced
+    /// (grey, ·), stale (yellow, !), failed (red, ✗), today outlined.
+    Calendar {
+        /// The pair (it needs a day ledger).
+        pair: String,
+        /// The month (YYYY-MM); the current month in the pair's time zone by default.
+        #[arg(long, value_name = "YYYY-MM")]
+        month: Option<days::Month>,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Lists past runs, newest first; `history show RUN` shows one run.
+    History(HistoryArgs),
+    /// Asks a running run (of this or another process) to stop: it stops at
+    /// its next batch, restores the target and ends stopped.
+    Stop {
+        /// The run's id (tandem history).
+        run: i64,
+    },
+    /// Restores the targets to their state before a finished run, from its
+    /// journal; refuses when later runs changed the same records.
+    Undo {
+        /// The run's id (tandem history).
+        run: i64,
+        /// Undo even though later runs changed the same records (their
+        /// changes to those records are lost).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        json: Json,
+    },
+    /// Recovers runs whose process died (every run does this first): resumed
+    /// or rolled back as the pair's on_crash says.
+    Recover {
         /// Only this pair.
         pair: Option<String>,
-        /// The page, from 1.
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-        page: u64,
-        /// Runs per page.
-        #[arg(long, default_value = "10", value_parser = ["10", "20", "50"])]
-        per_page: String,
         #[command(flatten)]
         json: Json,
     },
@@ -123,6 +155,38 @@ pub enum Command {
     Disable(links::SideKey),
     /// Turns synchronization of one record back on.
     Enable(links::SideKey),
+}
+
+/// `tandem history [PAIR] [--page N] [--per-page 10|20|50]` or `tandem history show RUN`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct HistoryArgs {
+    /// Show one run.
+    #[command(subcommand)]
+    show: Option<HistoryCommand>,
+    /// Only this pair.
+    pair: Option<String>,
+    /// The page, from 1.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    page: u64,
+    /// Runs per page.
+    #[arg(long, default_value = "10", value_parser = ["10", "20", "50"])]
+    per_page: String,
+    #[command(flatten)]
+    json: Json,
+}
+
+/// The subcommand of `tandem history`.
+#[derive(Debug, Subcommand)]
+pub enum HistoryCommand {
+    /// Shows everything about one run: counts per category, errors with
+    /// record keys, what it did per day.
+    Show {
+        /// The run's id.
+        run: i64,
+        #[command(flatten)]
+        json: Json,
+    },
 }
 
 /// A side on the command line.
@@ -213,15 +277,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Entities { endpoint, json } => plugins::entities(&ctx, &endpoint, json.json).await,
         Command::Sync(args) => sync::sync(&ctx, args).await,
         Command::Status { pair, json } => status::status(&ctx, pair.as_deref(), json.json).await,
-        Command::History {
-            pair,
-            page,
-            per_page,
-            json,
-        } => {
-            let per_page = per_page.parse().expect("checked by clap");
-            status::history(&ctx, pair.as_deref(), page, per_page, json.json).await
+        Command::Calendar { pair, month, json } => {
+            calendar::calendar(&ctx, &pair, month, json.json).await
         }
+        Command::History(HistoryArgs {
+            show: Some(HistoryCommand::Show { run, json }),
+            ..
+        }) => history::show(&ctx, run, json.json).await,
+        Command::History(args) => {
+            let per_page = args.per_page.parse().expect("checked by clap");
+            history::list(
+                &ctx,
+                args.pair.as_deref(),
+                args.page,
+                per_page,
+                args.json.json,
+            )
+            .await
+        }
+        Command::Stop { run } => runs::stop(&ctx, run).await,
+        Command::Undo { run, force, json } => runs::undo(&ctx, run, force, json.json).await,
+        Command::Recover { pair, json } => runs::recover(&ctx, pair.as_deref(), json.json).await,
         Command::Conflicts {
             pair,
             category,
@@ -252,6 +328,77 @@ mod tests {
         assert_eq!(err.exit_code(), 2);
         let err = Cli::try_parse_from(["tandem", "history", "--per-page", "30"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn history_lists_pages_or_shows_a_run() {
+        let cli = Cli::try_parse_from(["tandem", "history", "show", "12", "--json"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::History(HistoryArgs {
+                show: Some(HistoryCommand::Show { run: 12, .. }),
+                ..
+            })
+        ));
+        let cli =
+            Cli::try_parse_from(["tandem", "history", "p", "--page", "2", "--per-page", "20"])
+                .unwrap();
+        let Command::History(args) = cli.command else {
+            panic!("history")
+        };
+        assert_eq!(
+            (args.pair.as_deref(), args.page, args.per_page.as_str()),
+            (Some("p"), 2, "20")
+        );
+        assert!(Cli::try_parse_from(["tandem", "history", "--json"]).is_ok());
+    }
+
+    #[test]
+    fn day_options_parse_and_exclude_each_other() {
+        let ok = |args: &[&str]| {
+            Cli::try_parse_from(args)
+                .map(|_| ())
+                .map_err(|e| e.exit_code())
+        };
+        assert_eq!(
+            ok(&["tandem", "sync", "p", "--day", "2024-08-01", "--force"]),
+            Ok(())
+        );
+        assert_eq!(ok(&["tandem", "sync", "p", "--month", "2024-08"]), Ok(()));
+        assert_eq!(
+            ok(&[
+                "tandem",
+                "sync",
+                "p",
+                "--from",
+                "2024-08-01",
+                "--to",
+                "2024-08-03"
+            ]),
+            Ok(())
+        );
+        assert_eq!(ok(&["tandem", "sync", "p", "--from", "2024-08-01"]), Err(2));
+        assert_eq!(
+            ok(&[
+                "tandem",
+                "sync",
+                "p",
+                "--day",
+                "2024-08-01",
+                "--month",
+                "2024-08"
+            ]),
+            Err(2)
+        );
+        assert_eq!(
+            ok(&["tandem", "sync", "--all", "--day", "2024-08-01"]),
+            Err(2)
+        );
+        assert_eq!(ok(&["tandem", "sync", "p", "--day", "1 August"]), Err(2));
+        assert_eq!(
+            ok(&["tandem", "calendar", "p", "--month", "2024-8"]),
+            Err(2)
+        );
     }
 
     #[test]

@@ -36,9 +36,12 @@ pub fn category_lines(counts: &RunCounts) -> Vec<String> {
     table(&rows)
 }
 
-/// `1 conflict`, `2 conflicts`, `2 entities`.
+/// `1 conflict`, `2 conflicts`, `2 entities`, `2 days`.
 pub fn plural(n: u64, word: &str) -> String {
-    match (n, word.strip_suffix('y')) {
+    let consonant_y = word
+        .strip_suffix('y')
+        .filter(|stem| !stem.ends_with(['a', 'e', 'i', 'o', 'u']));
+    match (n, consonant_y) {
         (1, _) => format!("1 {word}"),
         (_, Some(stem)) => format!("{n} {stem}ies"),
         (_, None) => format!("{n} {word}s"),
@@ -174,6 +177,7 @@ mod tests {
         };
         assert_eq!(counts_brief(&counts), "new 3, synchronized 17");
         assert_eq!(plural(2, "entity"), "2 entities");
+        assert_eq!(plural(2, "day"), "2 days");
         assert_eq!(plural(1, "pending conflict"), "1 pending conflict");
     }
 }

@@ -6,9 +6,12 @@ use std::time::Duration;
 
 use clap::{ArgGroup, Args};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use jiff::civil::Date;
 use serde::Serialize;
-use tandem_core::engine::{Progress, RunOptions, RunReport, StopSignal};
+use tandem_core::engine::{PairConfig, Period, Progress, RunOptions, RunReport, StopSignal};
+use tandem_core::store::DayStatus;
 
+use super::days::{self, Month, parse_day};
 use super::{ModeArg, output};
 use crate::context::Context;
 use crate::error::{EXIT_CONFLICTS, EXIT_FAILED, EXIT_OK, config_error};
@@ -34,6 +37,50 @@ pub struct SyncArgs {
     /// Print the reports as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// Sync one day (YYYY-MM-DD, in the pair's time zone) of a pair with a
+    /// day ledger; a day already synced is left alone unless --force.
+    #[arg(long, value_name = "DAY", value_parser = parse_day,
+          conflicts_with_all = ["all", "month", "from", "to"])]
+    day: Option<Date>,
+    /// Resync a month (YYYY-MM) of a pair with a day ledger, from the 1st up
+    /// to today; days already synced are synced again (implies --force).
+    #[arg(long, value_name = "YYYY-MM", conflicts_with_all = ["all", "from", "to"])]
+    month: Option<Month>,
+    /// Sync the days from this one to --to (a custom range); days already
+    /// synced are left alone unless --force.
+    #[arg(long, value_name = "DAY", value_parser = parse_day, requires = "to", conflicts_with = "all")]
+    from: Option<Date>,
+    /// The last day of the range started by --from.
+    #[arg(long, value_name = "DAY", value_parser = parse_day, requires = "from", conflicts_with = "all")]
+    to: Option<Date>,
+}
+
+impl SyncArgs {
+    /// The days to sync for a pair, if the command names any. They need a
+    /// day ledger; a month runs up to today in the pair's time zone.
+    fn period(&self, pair: &PairConfig) -> anyhow::Result<Option<Period>> {
+        let period = match (self.day, self.month, self.from, self.to) {
+            (Some(day), ..) => Period::day(day),
+            (_, Some(month), ..) => days::month_up_to_today(month, days::today(&pair.day_zone()))?,
+            (_, _, Some(from), Some(to)) if from > to => {
+                return Err(config_error(format!("--from {from} is after --to {to}")));
+            }
+            (_, _, Some(from), Some(to)) => Period { from, to },
+            _ => return Ok(None),
+        };
+        if pair.ledger.is_none() {
+            return Err(config_error(format!(
+                "pair {} has no day ledger, so it cannot be synced by day: set ledger = {{ field = \"...\" }} in [pairs.{}]",
+                pair.name, pair.name
+            )));
+        }
+        Ok(Some(period))
+    }
+
+    /// Whether days already synced are synced again.
+    fn force(&self) -> bool {
+        self.force || self.month.is_some()
+    }
 }
 
 /// The outcome of one pair, as `--json` prints it.
@@ -68,15 +115,19 @@ pub async fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<u8> {
         if stop.is_stopped() {
             break;
         }
+        let period = args.period(&ctx.manifest.pair(&name)?.config)?;
         let setup = ctx.pair(&name).await?;
         let bar = progress_bar(&name);
         *current.lock().expect("bar slot poisoned") = bar.clone();
         let mut opts = RunOptions::new()
             .dry_run(args.dry_run)
-            .force(args.force)
+            .force(args.force())
             .stop(stop.clone());
         if let Some(mode) = args.mode {
             opts = opts.mode(mode.into());
+        }
+        if let Some(period) = period {
+            opts = opts.period(period);
         }
         if let Some(bar) = &bar {
             let bar = bar.clone();
@@ -187,6 +238,16 @@ fn print_outcome(o: &Outcome) {
         eprintln!("error: {}", o.error.as_deref().unwrap_or("failed"));
         return;
     };
+    if let (Some(p), None, false) = (report.period, report.run_id, report.dry_run) {
+        // Nothing to do: every day of the period is synced already.
+        let what = days::period_text(p.from, p.to);
+        let verb = if p.from == p.to { "is" } else { "are" };
+        say!(
+            "pair {}: {what} {verb} already synced; use --force to sync again",
+            o.pair
+        );
+        return;
+    }
     let how = match (report.dry_run, report.run_id) {
         (true, _) => "dry run, nothing changed".to_owned(),
         (false, Some(id)) => format!("{}, run {id}", report.status.as_str()),
@@ -214,6 +275,7 @@ fn print_outcome(o: &Outcome) {
             );
         }
     }
+    print_days(report);
     if !report.errors.is_empty() {
         say!("  {}:", output::plural(report.errors.len() as u64, "error"));
         for e in &report.errors {
@@ -225,6 +287,60 @@ fn print_outcome(o: &Outcome) {
         say!(
             "  {waiting} waiting for a decision: tandem conflicts {}",
             o.pair
+        );
+    }
+}
+
+/// What the run did per day, and the days and events it saved.
+fn print_days(report: &RunReport) {
+    if report.days.is_empty() {
+        if report.period.is_some() {
+            say!("  no days synced");
+        }
+        return;
+    }
+    say!("  days:");
+    let rows: Vec<Vec<String>> = report
+        .days
+        .iter()
+        .map(|d| {
+            vec![
+                format!("    {}", d.day),
+                d.status.as_str().to_owned(),
+                output::plural(d.events, "event"),
+                d.note.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    for line in output::table(&rows) {
+        say!("{line}");
+    }
+    let synced: Vec<_> = report
+        .days
+        .iter()
+        .filter(|d| d.status == DayStatus::Synced)
+        .collect();
+    let events: u64 = synced.iter().map(|d| d.events).sum();
+    let saved = if report.dry_run {
+        "would be saved"
+    } else {
+        "saved"
+    };
+    let synced_word = if report.dry_run { "to sync" } else { "synced" };
+    say!(
+        "  {} {synced_word}, {} {saved}",
+        output::plural(synced.len() as u64, "day"),
+        output::plural(events, "event")
+    );
+    let stale = report
+        .days
+        .iter()
+        .filter(|d| d.status == DayStatus::Stale)
+        .count() as u64;
+    if stale > 0 {
+        say!(
+            "  {} stale: new or changed events were not applied; resync with --day DAY --force",
+            output::plural(stale, "day")
         );
     }
 }

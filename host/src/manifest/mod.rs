@@ -15,6 +15,13 @@
 //! entity = "customers"
 //! mode = "send"
 //!
+//! [pairs.events]                         # synced day by day (tandem calendar)
+//! a = "watcher"
+//! b = "panorama"
+//! entity = "events"
+//! ledger = { field = "time", time_zone = "Europe/Rome" }
+//! on_crash = "resume"                    # or "rollback": restore from the journal
+//!
 //! [store]
 //! url = "sqlite://tandem.db"
 //! ```

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use tandem_core::ResolverKind;
-use tandem_core::engine::{Condition, FieldMap, MatchRule, Mode, Op, PairConfig};
+use tandem_core::engine::{
+    Condition, FieldMap, LedgerConfig, MatchRule, Mode, OnCrash, Op, PairConfig,
+};
 
 /// The whole file.
 #[derive(Debug, Default, Deserialize)]
@@ -85,6 +87,14 @@ pub struct PairSection {
     pub time_zone: Option<String>,
     /// Records per batch.
     pub batch_size: Option<usize>,
+    /// The day ledger: `{ field = "time", time_zone = "Europe/Rome" }`, the
+    /// field (A's name) holding each record's event time and, optionally,
+    /// the time zone of its days (the pair's `time_zone` when absent).
+    pub ledger: Option<LedgerConfig>,
+    /// What the next start does with a run whose process died: `resume`
+    /// (the default: continue from the last commit) or `rollback` (restore
+    /// the targets from the run's journal first).
+    pub on_crash: Option<String>,
 }
 
 /// `{ fields = [...] }` of `match`, or the name `"key"`.
@@ -213,6 +223,25 @@ impl PairSection {
         }
         if let Some(batch_size) = self.batch_size {
             pair.batch_size = batch_size;
+        }
+        if let Some(ledger) = self.ledger {
+            if ledger.field.trim().is_empty() {
+                return Err(
+                    "ledger.field: name the field that holds each record's event time".into(),
+                );
+            }
+            pair.ledger = Some(ledger);
+        }
+        if let Some(on_crash) = self.on_crash {
+            pair.on_crash = match on_crash.as_str() {
+                "resume" => OnCrash::Resume,
+                "rollback" => OnCrash::Rollback,
+                _ => {
+                    return Err(format!(
+                        "on_crash: unknown value {on_crash:?}, expected \"resume\" or \"rollback\""
+                    ));
+                }
+            };
         }
         Ok(pair)
     }

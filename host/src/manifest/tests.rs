@@ -239,3 +239,61 @@ fn missing_manifest_is_a_config_error() {
             .contains("/nonexistent/plugins.toml not found")
     );
 }
+
+#[test]
+fn ledger_and_on_crash_build_core_config() {
+    let m = load(
+        &format!(
+            "{PAIR}ledger = {{ field = \"time\", time_zone = \"Europe/Rome\" }}\non_crash = \"rollback\"\n"
+        ),
+        &[],
+    )
+    .unwrap();
+    let c = &m.pairs["customers"].config;
+    let ledger = c.ledger.as_ref().unwrap();
+    assert_eq!(
+        (ledger.field.as_str(), ledger.time_zone.as_deref()),
+        ("time", Some("Europe/Rome"))
+    );
+    assert_eq!(c.on_crash, tandem_core::engine::OnCrash::Rollback);
+    assert_eq!(c.day_zone().iana_name(), Some("Europe/Rome"));
+
+    let m = load(&format!("{PAIR}ledger = {{ field = \"at\" }}\n"), &[]).unwrap();
+    let c = &m.pairs["customers"].config;
+    assert_eq!(c.ledger.as_ref().unwrap().time_zone, None);
+    assert_eq!(c.on_crash, tandem_core::engine::OnCrash::Resume);
+}
+
+#[test]
+fn ledger_and_on_crash_errors_name_the_key() {
+    let err = load(
+        &format!("{PAIR}ledger = {{ field = \"time\", zone = \"UTC\" }}\n"),
+        &[],
+    )
+    .unwrap_err();
+    assert!(
+        err.starts_with(
+            "plugins.toml: pairs.customers.ledger: unknown field \"zone\", expected one of \"field\", \"time_zone\""
+        ),
+        "{err}"
+    );
+    let err = load(&format!("{PAIR}ledger = {{ time_zone = \"UTC\" }}\n"), &[]).unwrap_err();
+    assert!(
+        err.starts_with("plugins.toml: pairs.customers.ledger: missing field \"field\""),
+        "{err}"
+    );
+    let err = load(
+        &format!("{PAIR}ledger = {{ field = \"t\", time_zone = \"Mars/Olympus\" }}\n"),
+        &[],
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("ledger.time_zone") && err.contains("Mars/Olympus"),
+        "{err}"
+    );
+    let err = load(&format!("{PAIR}on_crash = \"retry\"\n"), &[]).unwrap_err();
+    assert_eq!(
+        err,
+        "plugins.toml: pairs.customers.on_crash: unknown value \"retry\", expected \"resume\" or \"rollback\""
+    );
+}

@@ -43,7 +43,11 @@
 //! A transaction is a database transaction. Upserts are multi-row `INSERT
 //! ... ON CONFLICT ... DO UPDATE` (SQLite, PostgreSQL) or `... ON DUPLICATE
 //! KEY UPDATE` (MySQL) statements setting the columns the records carry,
-//! as many rows per statement as the driver's parameter limit allows.
+//! as many rows per statement as the driver's parameter limit allows
+//! (SQLite 32766 parameters, 999 before 3.32; MySQL 65535). PostgreSQL
+//! upserts bind one text array per column and unnest them (`INSERT ...
+//! SELECT ... FROM unnest($1, $2, ...)`), so a statement of ten thousand
+//! rows is still a small statement to plan.
 //! Every value is checked against its column's type before anything is
 //! written: a value that does not fit is
 //! [`Error::BadRecord`](tandem_core::Error::BadRecord) naming the table,

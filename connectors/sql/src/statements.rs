@@ -150,3 +150,98 @@ pub(crate) fn soft_delete(
     }
     db.db_backend().build(&q)
 }
+
+/// PostgreSQL's upsert: one text array per column, unnested and cast to
+/// the column's type, so that a statement binds as many parameters as
+/// there are columns, whatever the number of rows (see [`pg_array`]).
+pub(crate) fn pg_upsert(table: &Table, cols: &[usize]) -> String {
+    let q = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+    let target = match &table.schema {
+        Some(s) => format!("{}.{}", q(s), q(&table.name)),
+        None => q(&table.name),
+    };
+    let names: Vec<String> = cols.iter().map(|&i| q(&table.columns[i].name)).collect();
+    let exprs: Vec<String> = cols
+        .iter()
+        .map(|&i| {
+            let c = &table.columns[i];
+            format!("CAST(u.{} AS {})", q(&c.name), q(&c.sql_type))
+        })
+        .collect();
+    let arrays: Vec<String> = (1..=cols.len())
+        .map(|n| format!("CAST(${n} AS text[])"))
+        .collect();
+    let key: Vec<String> = table
+        .key
+        .iter()
+        .map(|&i| q(&table.columns[i].name))
+        .collect();
+    let update: Vec<String> = cols
+        .iter()
+        .filter(|i| !table.key.contains(i))
+        .map(|&i| {
+            let n = q(&table.columns[i].name);
+            format!("{n} = EXCLUDED.{n}")
+        })
+        .collect();
+    let action = if update.is_empty() {
+        "DO NOTHING".to_owned()
+    } else {
+        format!("DO UPDATE SET {}", update.join(", "))
+    };
+    let names = names.join(", ");
+    format!(
+        "INSERT INTO {target} ({names}) SELECT {} FROM unnest({}) AS u({names}) ON CONFLICT ({}) {action}",
+        exprs.join(", "),
+        arrays.join(", "),
+        key.join(", "),
+    )
+}
+
+/// A PostgreSQL array literal of text holding bound values (`NULL` for
+/// nulls), for [`pg_upsert`].
+pub(crate) fn pg_array<'a>(values: impl Iterator<Item = &'a sea_query::Value>) -> String {
+    use sea_query::Value as S;
+    use std::fmt::Write;
+    let mut out = String::from("{");
+    for (n, v) in values.enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        let text = match v {
+            S::BigInt(Some(i)) => i.to_string(),
+            S::Double(Some(f)) => match f {
+                f if f.is_nan() => "NaN".to_owned(),
+                f if f.is_infinite() && *f > 0.0 => "Infinity".to_owned(),
+                f if f.is_infinite() => "-Infinity".to_owned(),
+                f => format!("{f:?}"),
+            },
+            S::Bool(Some(b)) => (if *b { "t" } else { "f" }).to_owned(),
+            S::String(Some(s)) => s.clone(),
+            S::Bytes(Some(b)) => {
+                let mut hex = String::with_capacity(2 + 2 * b.len());
+                hex.push_str("\\x");
+                for byte in b {
+                    let _ = write!(hex, "{byte:02x}");
+                }
+                hex
+            }
+            S::ChronoDateTimeUtc(Some(t)) => t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            S::ChronoDate(Some(d)) => d.to_string(),
+            _ => {
+                out.push_str("NULL");
+                continue;
+            }
+        };
+        out.push('"');
+        for c in text.chars() {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    }
+    out.push('}');
+    out
+}

@@ -227,10 +227,11 @@ impl SqlTransaction {
     fn upsert_sql(&self, db: &crate::db::Db, cols: &[usize], rows: usize) -> String {
         let mut cache = self.sql.lock().expect("statement cache");
         let key = (cols.to_vec(), rows);
-        cache
-            .entry(key)
-            .or_insert_with(|| statements::upsert(db, &self.table, cols, rows))
-            .clone()
+        let build = || match db.backend {
+            crate::config::Backend::Postgres => statements::pg_upsert(&self.table, cols),
+            _ => statements::upsert(db, &self.table, cols, rows),
+        };
+        cache.entry(key).or_insert_with(build).clone()
     }
 
     /// A value the connector writes itself (stamps, marks).
@@ -281,6 +282,17 @@ impl SqlTransaction {
     async fn flush(&self, db: &crate::db::Db, group: Group, now: jiff::Timestamp) -> Result<()> {
         let table = &self.table;
         let stmt = match &group.cols {
+            Some(cols) if db.backend == crate::config::Backend::Postgres => {
+                let sql = self.upsert_sql(db, cols, 0);
+                let arrays = (0..cols.len())
+                    .map(|j| {
+                        SeaValue::String(Some(statements::pg_array(
+                            group.rows.iter().map(|r| &r[j]),
+                        )))
+                    })
+                    .collect::<Vec<_>>();
+                Statement::from_sql_and_values(db.db_backend(), sql, arrays)
+            }
             Some(cols) => {
                 let sql = self.upsert_sql(db, cols, group.rows.len());
                 let values = group.rows.into_iter().flatten().collect::<Vec<_>>();

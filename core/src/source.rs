@@ -162,4 +162,12 @@ pub trait Source: Send + Sync {
         let _ = (entity, cursor);
         Ok(Vec::new())
     }
+
+    /// The oldest day the source still holds (its retention horizon), for
+    /// sources that delete old events; `None` when it keeps everything or
+    /// cannot tell. Days before it can no longer be synced.
+    async fn horizon(&self, entity: &str) -> Result<Option<jiff::civil::Date>> {
+        let _ = entity;
+        Ok(None)
+    }
 }

@@ -83,6 +83,7 @@ impl<C: Connector> Instance<C> {
             Request::Pending { entity, cursor } => {
                 Response::Pending(c.pending(&entity, cursor.as_ref()).await?)
             }
+            Request::Horizon(entity) => Response::Horizon(c.horizon(&entity).await?),
             Request::Begin(entity) => {
                 let tx = target()?.begin(&entity).await?;
                 let id = self.id();

@@ -341,6 +341,17 @@ impl Source for PluginConnector {
         )))
     }
 
+    async fn horizon(&self, entity: &str) -> Result<Option<jiff::civil::Date>> {
+        match self
+            .instance
+            .call(Request::Horizon(entity.to_owned()))
+            .await?
+        {
+            Response::Horizon(h) => Ok(h),
+            _ => Err(self.instance.unexpected("Horizon")),
+        }
+    }
+
     async fn pending(&self, entity: &str, cursor: Option<&Cursor>) -> Result<Vec<DayCount>> {
         let request = Request::Pending {
             entity: entity.to_owned(),

@@ -28,6 +28,8 @@ pub enum Request {
         /// The cursor.
         cursor: Option<Cursor>,
     },
+    /// `Source::horizon`.
+    Horizon(String),
     /// `Target::begin`: opens a transaction.
     Begin(String),
     /// `Transaction::apply`.
@@ -68,6 +70,8 @@ pub enum Response {
     Batch(Option<Batch>),
     /// To `Pending`.
     Pending(Vec<DayCount>),
+    /// To `Horizon`.
+    Horizon(Option<jiff::civil::Date>),
     /// To `Apply`.
     Applied(Vec<Applied>),
     /// To `Fetch`.

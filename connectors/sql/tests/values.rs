@@ -254,3 +254,60 @@ async fn unknown_tables_are_not_found() {
         Error::NotFound { .. }
     ));
 }
+
+#[tokio::test]
+async fn composite_keys_page_fetch_and_delete() {
+    for kind in ALL {
+        let Some(place) = Place::new(kind, "composite key").await else {
+            continue;
+        };
+        let key = place.text_key();
+        place
+            .exec(&format!(
+                "CREATE TABLE {{t}}lines (order_id BIGINT, line {key}, qty BIGINT, PRIMARY KEY (order_id, line))"
+            ))
+            .await;
+        let c = place.connector(json!({}));
+        let mut changes = Vec::new();
+        for order in [10, 2, 7] {
+            for line in ["b", "a", "c"] {
+                let k = tandem_core::Key::composite(&[order.to_string(), line.to_owned()]);
+                changes.push(Change::Upsert(Record::new(k).with("qty", order)));
+            }
+        }
+        write(&c, "lines", changes).await.unwrap();
+        let batches: Vec<Batch> = c
+            .read(ReadRequest::full("lines").with_batch_size(2))
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let keys: Vec<String> = batches
+            .iter()
+            .flat_map(|b| &b.changes)
+            .map(|c| c.key().to_string())
+            .collect();
+        let want = [
+            "2|a", "2|b", "2|c", "7|a", "7|b", "7|c", "10|a", "10|b", "10|c",
+        ];
+        assert_eq!(keys, want, "{kind:?}: key order, in pages of two");
+        let k = |o: &str, l: &str| tandem_core::Key::composite(&[o, l]);
+        let fetched = c.fetch("lines", &[k("7", "b"), k("8", "b")]).await.unwrap();
+        assert_eq!(fetched.len(), 1, "{kind:?}");
+        assert_eq!(fetched[0].get("qty"), Some(&Value::Int(7)), "{kind:?}");
+        write(
+            &c,
+            "lines",
+            vec![Change::delete(k("7", "b")), Change::delete(k("2", "c"))],
+        )
+        .await
+        .unwrap();
+        assert_eq!(read_all(&c, "lines").await.len(), 7, "{kind:?}");
+        let err = write(&c, "lines", vec![Change::delete("7")])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::BadRecord { .. }), "{kind:?}: {err}");
+        place.drop_all().await;
+    }
+}

@@ -45,13 +45,15 @@ const WORDS: [&str; 16] = [
     "kilo", "lima", "mike", "november", "oscar", "papa",
 ];
 
-/// Writes the workbook: a header and `rows` rows, in constant-memory mode.
+/// Writes the workbook: a header and `rows` rows. Text goes to the shared
+/// string table, as Excel and LibreOffice write it (rust_xlsxwriter's
+/// constant-memory mode would write it inline instead).
 pub fn generate(path: &Path, rows: u32, seed: u64) -> Result<(), XlsxError> {
     let mut rng = SplitMix::new(seed);
     let mut workbook = Workbook::new();
     let date = Format::new().set_num_format("yyyy-mm-dd");
     let stamp = Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
-    let ws = workbook.add_worksheet_with_constant_memory()?;
+    let ws = workbook.add_worksheet();
     ws.set_name(SHEET)?;
     for (c, name) in COLUMNS.iter().enumerate() {
         ws.write_string(0, c as u16, *name)?;

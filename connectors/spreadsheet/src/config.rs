@@ -104,6 +104,14 @@ pub(crate) enum Format {
     Ods,
 }
 
+impl Format {
+    /// Whether the workbook is Office Open XML (xlsx, xlsm), which is read
+    /// cell by cell.
+    pub fn is_ooxml(self) -> bool {
+        matches!(self, Format::Xlsx | Format::Xlsm)
+    }
+}
+
 impl SpreadsheetConfig {
     /// A configuration with every default and one key for every sheet.
     pub fn new(path: impl Into<PathBuf>, key: Vec<String>) -> Self {

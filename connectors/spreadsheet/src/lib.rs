@@ -4,9 +4,11 @@
 //! One workbook is one endpoint; each worksheet is an entity. A sheet is a
 //! table: a header row names the columns, each row below it is a record,
 //! and blank rows are passed over. The engine finds what changed by diffing
-//! a full read against its base, so the source has no cursors. Reading
-//! loads one sheet's cells at a time (calamine holds a sheet in memory) and
-//! converts them row by row into batches.
+//! a full read against its base, so the source has no cursors. An xlsx or
+//! xlsm sheet is read cell by cell (calamine's cell reader), so memory
+//! holds a row and a few batches whatever the sheet's size; xls and ods
+//! sheets are loaded whole by calamine, one at a time, and taken row by
+//! row. A reading thread parses; records are made as the stream is polled.
 //!
 //! Writing (xlsx only) stages the changes in memory; commit rewrites the
 //! workbook into a temporary file beside it (rust_xlsxwriter in
@@ -78,6 +80,7 @@ mod commit;
 mod config;
 mod sheet;
 mod source;
+mod stream;
 mod table;
 mod target;
 mod workbook;

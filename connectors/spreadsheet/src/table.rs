@@ -78,9 +78,37 @@ fn header_error(path: &Path, sheet: &str, row: u32, col: u32, message: String) -
     }
 }
 
+/// The error for a blank header cell over a column that holds data: named
+/// as merged when the cell is inside a merged region. Merges are looked up
+/// only here, to explain the blank cell, since finding them in xlsx means
+/// parsing the sheet again.
+pub(crate) fn blank_header(
+    path: &Path,
+    sheet: &SheetSettings,
+    col: u32,
+    merges: &mut dyn FnMut() -> Result<Vec<Dimensions>, Error>,
+) -> Error {
+    let row = sheet.header_row - 1;
+    let merged = match merges() {
+        Ok(merges) => merges.into_iter().find(|m| m.contains(row, col)),
+        Err(e) => return e,
+    };
+    let message = match merged {
+        Some(m) => format!(
+            "the header cell is merged ({}:{}); unmerge the header cells and name each column",
+            cell_name(m.start.0, m.start.1),
+            cell_name(m.end.0, m.end.1)
+        ),
+        None => {
+            "the header cell is blank, and the column below it holds data; name the column".into()
+        }
+    };
+    header_error(path, &sheet.name, row, col, message)
+}
+
 impl Table {
-    /// Reads the header of a sheet. `None` when the sheet holds nothing at
-    /// or below the header row (an empty entity).
+    /// Reads the header of a sheet from its cells. `None` when the sheet
+    /// holds nothing at or below the header row (an empty entity).
     ///
     /// A column counts when its header cell or any cell below it holds
     /// something; a counted column with a blank header cell (named as merged
@@ -100,13 +128,15 @@ impl Table {
         if end.0 < header_row {
             return Ok(None);
         }
-        let name = &sheet.name;
-        let error = |col, message| Err(header_error(path, name, header_row, col, message));
-        let mut columns: Vec<Column> = Vec::new();
-        let mut anything = false;
+        let header: Vec<Data> = (0..=end.1)
+            .map(|col| {
+                range
+                    .get_value((header_row, col))
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect();
         for col in start.1..=end.1 {
-            let cell = range.get_value((header_row, col)).unwrap_or(&Data::Empty);
-            let blank = cells::is_blank(cell);
             let below = || {
                 (header_row + 1..=end.0).any(|r| {
                     range
@@ -114,31 +144,29 @@ impl Table {
                         .is_some_and(|c| !cells::is_blank(c))
                 })
             };
-            if blank && !below() {
-                continue; // A column that holds nothing.
+            if cells::is_blank(&header[col as usize]) && below() {
+                return Err(blank_header(path, sheet, col, merges));
             }
-            anything = true;
-            if blank {
-                // Merges are looked up only to explain a blank header cell:
-                // finding them in xlsx means parsing the sheet again.
-                if let Some(m) = merges()?.iter().find(|m| m.contains(header_row, col)) {
-                    let region = format!(
-                        "{}:{}",
-                        cell_name(m.start.0, m.start.1),
-                        cell_name(m.end.0, m.end.1)
-                    );
-                    return error(
-                        col,
-                        format!(
-                            "the header cell is merged ({region}); unmerge the header cells and name each column"
-                        ),
-                    );
-                }
-                return error(
-                    col,
-                    "the header cell is blank, and the column below it holds data; name the column"
-                        .into(),
-                );
+        }
+        Table::from_header(path, sheet, &header)
+    }
+
+    /// The table of a header row (its cells from column A): `None` when it
+    /// names no column. A repeated name or a missing key column is an error
+    /// naming the cell; blank cells are for the caller to check against the
+    /// data below (see [`blank_header`]).
+    pub fn from_header(
+        path: &Path,
+        sheet: &SheetSettings,
+        header: &[Data],
+    ) -> Result<Option<Table>, Error> {
+        let header_row = sheet.header_row - 1;
+        let name = &sheet.name;
+        let error = |col, message| Err(header_error(path, name, header_row, col, message));
+        let mut columns: Vec<Column> = Vec::new();
+        for (col, cell) in (0..).zip(header) {
+            if cells::is_blank(cell) {
+                continue;
             }
             let text = match cells::value(cell) {
                 Ok(v) => v.canonical(),
@@ -158,7 +186,7 @@ impl Table {
             }
             columns.push(Column { col, name: text });
         }
-        if !anything {
+        if columns.is_empty() {
             return Ok(None);
         }
         let mut key = Vec::with_capacity(sheet.key.len());
@@ -166,7 +194,7 @@ impl Table {
             match columns.iter().position(|c| &c.name == k) {
                 Some(i) => key.push(i),
                 None => {
-                    let first = columns.first().map_or(start.1, |c| c.col);
+                    let first = columns[0].col;
                     return error(
                         first,
                         format!(
@@ -183,6 +211,17 @@ impl Table {
             columns,
             key,
         }))
+    }
+
+    /// The first column of a row's cells (from column A) that holds
+    /// something and has no name.
+    pub fn unnamed(&self, cells: &[Data]) -> Option<u32> {
+        (0..)
+            .zip(cells)
+            .find(|(col, cell)| {
+                !cells::is_blank(cell) && !self.columns.iter().any(|c| c.col == *col)
+            })
+            .map(|(col, _)| col)
     }
 
     /// The absolute rows below the header.
@@ -211,29 +250,49 @@ impl Table {
         keep: Option<&[bool]>,
         seen: &mut HashMap<Key, u32>,
     ) -> Result<Option<Record>, BadRow> {
-        let mut cells = Self::row(range, row).to_vec();
-        let first_col = range.start().map_or(0, |s| s.1);
-        self.take_record(row, first_col, &mut cells, keep, seen)
+        let mut cells: Vec<Data> = self
+            .columns
+            .iter()
+            .map(|c| range.get_value((row, c.col)).cloned().unwrap_or_default())
+            .collect();
+        if cells.iter().all(cells::is_blank) {
+            return Ok(None);
+        }
+        self.record_of(row, &mut cells, keep, seen).map(Some)
     }
 
-    /// [`Table::record`] from a row's cells (the first at `first_col`),
-    /// taking their values out rather than copying them.
-    pub fn take_record(
+    /// Moves the cells of the named columns out of a row's cells (the first
+    /// at `first_col`) onto `out`, in column order; returns `false`, moving
+    /// nothing, for a blank row.
+    pub fn take_row(&self, cells: &mut [Data], first_col: u32, out: &mut Vec<Data>) -> bool {
+        let at = |col: u32| col.checked_sub(first_col).map(|i| i as usize);
+        let cell = |cells: &[Data], col| {
+            at(col)
+                .and_then(|i| cells.get(i))
+                .is_some_and(|c| !cells::is_blank(c))
+        };
+        if !self.columns.iter().any(|c| cell(cells, c.col)) {
+            return false;
+        }
+        out.extend(self.columns.iter().map(|c| {
+            at(c.col)
+                .and_then(|i| cells.get_mut(i))
+                .map(std::mem::take)
+                .unwrap_or_default()
+        }));
+        true
+    }
+
+    /// The record of a row that is not blank, from its named columns' cells
+    /// (one per column, in column order, as [`Table::take_row`] gives
+    /// them), taking their values out rather than copying them.
+    pub fn record_of(
         &self,
         row: u32,
-        first_col: u32,
         cells: &mut [Data],
         keep: Option<&[bool]>,
         seen: &mut HashMap<Key, u32>,
-    ) -> Result<Option<Record>, BadRow> {
-        let at = |col: u32| (col - first_col) as usize;
-        if self
-            .columns
-            .iter()
-            .all(|c| cells.get(at(c.col)).is_none_or(cells::is_blank))
-        {
-            return Ok(None);
-        }
+    ) -> Result<Record, BadRow> {
         let bad = |col: Option<u32>, key: Option<Key>, message: String| BadRow {
             location: match col {
                 Some(col) => format!("{}!{}", sheet_ref(&self.sheet), cell_name(row, col)),
@@ -242,50 +301,58 @@ impl Table {
             key,
             message,
         };
-        // Every column's value (the first bad cell remembered), then the key.
+        // Every column's value (bad cells remembered, null in their place),
+        // then the key from the key columns' values.
         let mut fields = Vec::with_capacity(self.columns.len());
-        let mut key_values: Vec<Result<Value, String>> = vec![Ok(Value::Null); self.key.len()];
-        let mut first_bad: Option<(u32, String)> = None;
+        let mut errors: Vec<(usize, String)> = Vec::new();
         for (i, column) in self.columns.iter().enumerate() {
-            let cell = cells.get_mut(at(column.col)).map(std::mem::take);
-            let in_key = self.key.iter().position(|&k| k == i);
-            let value = match cells::take_value(cell.unwrap_or_default()) {
-                Ok(v) => v,
-                Err(message) => {
-                    let message = format!("column {:?}: {message}", column.name);
-                    if let Some(k) = in_key {
-                        key_values[k] = Err(message.clone());
-                    }
-                    first_bad.get_or_insert((column.col, message));
-                    continue;
-                }
-            };
-            if let Some(k) = in_key {
-                key_values[k] = Ok(value.clone());
+            if keep.is_some_and(|k| !k[i]) {
+                continue;
             }
-            if keep.is_none_or(|k| k[i]) {
-                fields.push((column.name.clone(), value));
-            }
+            let value =
+                cells::take_value(std::mem::take(&mut cells[i])).unwrap_or_else(|message| {
+                    errors.push((i, format!("column {:?}: {message}", column.name)));
+                    Value::Null
+                });
+            fields.push((column.name.clone(), value));
         }
-        let mut parts = Vec::with_capacity(self.key.len());
-        for (&i, value) in self.key.iter().zip(&key_values) {
+        // One key column (the usual case) makes the key without a list.
+        let mut single = None;
+        let mut parts: Vec<String> = Vec::new();
+        for &i in &self.key {
             let column = &self.columns[i];
-            let text = match value {
-                Ok(Value::Text(s)) => s.clone(),
-                Ok(Value::Null) => String::new(),
-                Ok(v) => v.canonical(),
-                Err(message) => return Err(bad(Some(column.col), None, format!("key {message}"))),
+            if let Some((_, message)) = errors.iter().find(|(e, _)| *e == i) {
+                return Err(bad(Some(column.col), None, format!("key {message}")));
+            }
+            // The key columns are always kept: the position among the kept.
+            let at = keep.map_or(i, |k| k[..i].iter().filter(|kept| **kept).count());
+            let value = &fields[at].1;
+            let empty = match value {
+                Value::Null => true,
+                Value::Text(s) => s.is_empty(),
+                _ => false,
             };
-            if text.is_empty() {
+            if empty {
                 let message = format!("the key column {:?} is empty", column.name);
                 return Err(bad(Some(column.col), None, message));
             }
-            parts.push(text);
+            let text = match value {
+                Value::Text(s) => s.clone(),
+                v => v.canonical(),
+            };
+            match self.key.len() {
+                1 => single = Some(text),
+                _ => parts.push(text),
+            }
         }
-        let key = match parts.len() {
-            1 => Key(parts.pop().expect("one part")),
-            _ => Key::composite(&parts),
+        let key = match single {
+            Some(text) => Key(text),
+            None => Key::composite(&parts),
         };
+        let first_bad = errors
+            .into_iter()
+            .next()
+            .map(|(i, message)| (self.columns[i].col, message));
         if let Some((col, message)) = first_bad {
             return Err(bad(Some(col), Some(key), message));
         }
@@ -298,12 +365,12 @@ impl Table {
                 slot.insert(row);
             }
         }
-        Ok(Some(Record {
+        Ok(Record {
             key,
             fields,
             version: None,
             modified: None,
-        }))
+        })
     }
 
     /// Which columns a field subset keeps: the requested ones and the key.

@@ -175,3 +175,8 @@ impl Workbook {
         merges.map_err(|f| f.into_error(path, Some(sheet)))
     }
 }
+
+/// An xlsx error while reading a sheet, naming the file and sheet.
+pub(crate) fn xlsx_error(e: XlsxError, path: &Path, sheet: &str) -> Error {
+    Failure::from(e).into_error(path, Some(sheet))
+}

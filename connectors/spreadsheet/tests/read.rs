@@ -407,3 +407,31 @@ async fn missing_sheet_is_not_found() {
     let creates = connector(&path, json!({ "sheets": ["People", "New"] }));
     assert!(records(&creates, "New").await.is_empty());
 }
+
+#[tokio::test]
+async fn sheets_without_a_header() {
+    let dir = Dir::new();
+    let path = dir.path("headless.xlsx");
+    xlsx(
+        &path,
+        &[
+            ("Empty", &|_| {}),
+            ("Title only", &|ws| {
+                ws.write(0, 0, "A title above the header row").unwrap();
+            }),
+            ("No header", &|ws| {
+                ws.write(1, 0, 1).unwrap();
+                ws.write(1, 1, "data without a header").unwrap();
+            }),
+        ],
+    );
+    let c = connector(&path, json!({ "header_row": 2 }));
+    assert!(records(&c, "Empty").await.is_empty());
+    assert!(records(&c, "Title only").await.is_empty());
+    let c = connector(&path, json!({}));
+    let shown = read_error(&c, "No header").await.to_string();
+    assert!(
+        shown.contains("'No header'!A1") && shown.contains("blank"),
+        "{shown}"
+    );
+}

@@ -2,6 +2,7 @@
 //! transaction; changes become multi-row upserts and deletes.
 
 use std::collections::HashSet;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -255,21 +256,25 @@ impl SqlTransaction {
         }
         let limit = db.bind_limit;
         let mut group = Group::default();
+        let hasher = std::hash::RandomState::new();
         for op in ops {
             let (key, cols, row) = match op {
                 Op::Upsert { key, cols, row } => (key, Some(cols), row),
                 Op::Delete { key, row } => (key, None, row),
             };
+            let hash = hasher.hash_one(&key);
             let fits = group.cols == cols
-                && !group.keys.contains(&key)
+                && !group.keys.contains(&hash)
                 && group.params + row.len() <= limit;
             if !fits && !group.rows.is_empty() {
                 self.flush(&db, std::mem::take(&mut group), now).await?;
             }
             group.cols = cols;
             group.params += row.len();
-            group.keys.insert(key.clone());
-            group.first.get_or_insert(key.clone());
+            group.keys.insert(hash);
+            if group.first.is_none() {
+                group.first = Some(key.clone());
+            }
             group.last = Some(key);
             group.rows.push(row);
         }
@@ -344,7 +349,8 @@ struct Group {
     /// The columns of an upsert; `None` for a delete.
     cols: Option<Vec<usize>>,
     rows: Vec<Vec<SeaValue>>,
-    keys: HashSet<Key>,
+    /// Hashes of the keys (a collision only starts a statement early).
+    keys: HashSet<u64>,
     params: usize,
     first: Option<Key>,
     last: Option<Key>,

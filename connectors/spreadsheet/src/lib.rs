@@ -55,7 +55,8 @@
 //! when whole and within ±2^53, else as floats (xlsx and ods store every
 //! number as a double, so `3` and `3.0` are the same cell); booleans and
 //! text as themselves; date-formatted cells as dates on a whole day and as
-//! date-times (wall time taken as UTC, to the millisecond) otherwise.
+//! date-times (wall time taken as UTC, to the millisecond) otherwise;
+//! formula cells as their last computed values.
 //! Writing is the reverse; values without a cell type of their own (bytes,
 //! lists, maps, integers beyond ±2^53, dates before 1900-03-01, date-times
 //! at exactly midnight UTC, which would read back as dates) are written as

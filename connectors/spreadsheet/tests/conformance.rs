@@ -32,6 +32,51 @@ async fn xlsx_passes_the_suite() {
     conformance::run_all(|| async { fixture(root.path()) }).await;
 }
 
+/// A fixture on an existing workbook that has another sheet and lacks the
+/// listed one, which the first commit adds.
+fn fixture_beside_notes(root: &Path) -> Fixture {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = root.join(NEXT.fetch_add(1, Ordering::Relaxed).to_string());
+    std::fs::create_dir(&dir).unwrap();
+    let path = dir.join("book.xlsx");
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let notes = book.add_worksheet();
+    notes.set_name("Notes").unwrap();
+    notes.write(0, 0, "keep me").unwrap();
+    notes.write(3, 2, 12.5).unwrap();
+    book.save(&path).unwrap();
+    let config = json!({ "path": path, "sheets": { "people": { "key": ["id"] } } });
+    let connector = Arc::new(SpreadsheetConnector::from_config(config).unwrap());
+    let mut fixture = Fixture::new(connector, "people", "id");
+    fixture.null_is_empty = true;
+    fixture
+}
+
+#[tokio::test]
+async fn xlsx_passes_the_suite_beside_another_sheet() {
+    let root = tempfile::tempdir().unwrap();
+    conformance::run_all(|| async { fixture_beside_notes(root.path()) }).await;
+    // Every commit of the suite kept the other sheet's cells.
+    for dir in std::fs::read_dir(root.path()).unwrap() {
+        let path = dir.unwrap().path().join("book.xlsx");
+        let mut book: calamine::Xlsx<_> = calamine::open_workbook(&path).unwrap();
+        let notes = calamine::Reader::worksheet_range(&mut book, "Notes").unwrap();
+        let cells: Vec<_> = notes
+            .used_cells()
+            .map(|(r, c, v)| (r, c, v.clone()))
+            .collect();
+        assert_eq!(
+            cells,
+            [
+                (0, 0, calamine::Data::String("keep me".into())),
+                (3, 2, calamine::Data::Float(12.5)),
+            ],
+            "{}",
+            path.display()
+        );
+    }
+}
+
 #[test]
 fn bad_configs_are_config_errors() {
     let cases = [

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use futures::TryStreamExt;
+use rust_xlsxwriter::{ExcelDateTime, Format, Workbook, Worksheet};
 use serde_json::json;
 use tandem_connector_spreadsheet::SpreadsheetConnector;
 use tandem_core::{Batch, Change, ReadRequest, Record, RecordError, Source, Value};
@@ -100,4 +101,52 @@ pub fn utc(y: i16, mo: i8, d: i8, h: i8, mi: i8, s: i8, ms: i32) -> jiff::Timest
         .to_zoned(jiff::tz::TimeZone::UTC)
         .unwrap()
         .timestamp()
+}
+
+/// Fills a sheet.
+pub type Fill<'a> = &'a dyn Fn(&mut Worksheet);
+
+/// Writes an xlsx workbook of named sheets, each filled by its function.
+pub fn xlsx(path: &Path, sheets: &[(&str, Fill)]) {
+    let mut book = Workbook::new();
+    for (name, fill) in sheets {
+        let ws = book.add_worksheet();
+        ws.set_name(*name).unwrap();
+        fill(ws);
+    }
+    book.save(path).unwrap();
+}
+
+/// The `People` sheet that `tests/data/make_fixtures.py` writes as xls and
+/// ods, here as xlsx.
+pub fn people(ws: &mut Worksheet) {
+    let date = Format::new().set_num_format("yyyy-mm-dd");
+    let stamp = Format::new().set_num_format("yyyy-mm-dd hh:mm:ss");
+    for (c, name) in ["id", "name", "amount", "price", "active", "joined", "seen"]
+        .iter()
+        .enumerate()
+    {
+        ws.write(0, c as u16, *name).unwrap();
+    }
+    let day = |y, m, d| ExcelDateTime::from_ymd(y, m, d).unwrap();
+    ws.write(1, 0, 1).unwrap();
+    ws.write(1, 1, "Ada").unwrap();
+    ws.write(1, 2, 3).unwrap();
+    ws.write(1, 3, 2.5).unwrap();
+    ws.write(1, 4, true).unwrap();
+    ws.write_datetime_with_format(1, 5, day(2024, 1, 31), &date)
+        .unwrap();
+    let seen = day(2024, 1, 31).and_hms(10, 30, 0).unwrap();
+    ws.write_datetime_with_format(1, 6, seen, &stamp).unwrap();
+    // Row 3 is blank.
+    ws.write(3, 0, 2).unwrap();
+    ws.write(3, 1, "Grace").unwrap();
+    ws.write(3, 2, -7).unwrap();
+    ws.write(3, 3, 0.125).unwrap();
+    ws.write(3, 4, false).unwrap();
+    ws.write_datetime_with_format(3, 5, day(1999, 12, 31), &date)
+        .unwrap();
+    let seen = day(2000, 1, 1).and_hms(0, 0, 1).unwrap();
+    ws.write_datetime_with_format(3, 6, seen, &stamp).unwrap();
+    ws.write(4, 0, 3).unwrap();
 }

@@ -558,8 +558,8 @@ fn undo_restores_the_target_and_refuses_over_later_runs_unless_forced() {
     let (days, _) = august(&s);
     assert_eq!(
         status_of(&days, 1).0,
-        "not_synced",
-        "the undone run's day is grey again"
+        "synced",
+        "the day is back as it stood before the undone resync"
     );
     let history = ok(&s, &["history", "--json"]).json();
     assert_eq!(history["runs"][0]["mode"], "undo");
@@ -575,6 +575,12 @@ fn undo_restores_the_target_and_refuses_over_later_runs_unless_forced() {
         (Some(1), Some(2))
     );
     assert!(target(&s).is_empty(), "{:?}", target(&s));
+    let (days, _) = august(&s);
+    assert_eq!(
+        status_of(&days, 1).0,
+        "not_synced",
+        "undoing the first sync greys the day"
+    );
     let run = s.tandem(&["undo", "999"], &[]);
     assert_eq!(run.code, 1, "{run:?}");
 }

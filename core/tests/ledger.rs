@@ -353,4 +353,69 @@ async fn undo_restores_the_target_and_refuses_over_later_runs() {
         (undo.mode.as_str(), undo.status),
         ("undo", RunStatus::Completed)
     );
+    assert!(undo.errors.is_empty());
+
+    // As if run 2 never happened: the next sync brings its changes again,
+    // deletes included, and the target matches the source.
+    let r = w.sync(RunOptions::new()).await.unwrap();
+    assert_eq!(
+        (r.counts.updated_b, r.counts.created_b, r.counts.deleted_b),
+        (1, 1, 1)
+    );
+    assert_eq!(w.b.records("events"), w.a.records("events"));
+    // A run is undone once; the undone run no longer blocks earlier ones.
+    let err = w
+        .engine
+        .undo(&w.pair, &w.ea, &w.eb, second, false)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("nothing to undo"), "{err}");
+}
+
+#[tokio::test]
+async fn undoing_a_forced_resync_puts_the_days_back_as_they_were() {
+    let w = world().await;
+    w.event("e1", aug(1), 1);
+    w.event("e2", aug(2), 2);
+    w.sync(RunOptions::new().period(Period::day(aug(1))))
+        .await
+        .unwrap();
+    let month = w
+        .sync(
+            RunOptions::new()
+                .period(Period {
+                    from: aug(1),
+                    to: aug(31),
+                })
+                .force(true),
+        )
+        .await
+        .unwrap()
+        .run_id
+        .unwrap();
+    assert_eq!(w.day(aug(2)).await.0, DayStatus::Synced);
+    w.engine
+        .undo(&w.pair, &w.ea, &w.eb, month, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.day(aug(1)).await,
+        (DayStatus::Synced, 1),
+        "synced before the month run"
+    );
+    assert_eq!(w.day(aug(2)).await.0, DayStatus::NotSynced);
+    assert!(w.on_b("e1").is_some() && w.on_b("e2").is_none());
+}
+
+#[tokio::test]
+async fn held_records_are_counted_in_a_category() {
+    let w = world().await;
+    w.event("e1", aug(1), 1);
+    w.event("e2", aug(1), 2);
+    w.sync(RunOptions::new().period(Period::day(aug(1))))
+        .await
+        .unwrap();
+    w.event("e2", aug(1), 20);
+    let r = w.sync(RunOptions::new()).await.unwrap();
+    assert_eq!((r.counts.synchronized, r.counts.changed_a), (1, 1));
 }

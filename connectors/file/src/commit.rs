@@ -39,8 +39,13 @@ pub(crate) fn commit(settings: &Settings, staged: &Staged) -> Result<()> {
         // A new file: its folder may not exist yet either.
         std::fs::create_dir_all(dir).map_err(|e| io_error("creating the folder", dir, e))?;
     }
-    let tmp =
-        NamedTempFile::new_in(dir).map_err(|e| io_error("creating a temporary file in", dir, e))?;
+    let prefix = temp_prefix(path);
+    remove_leftovers(dir, &prefix);
+    let tmp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| io_error("creating a temporary file in", dir, e))?;
     let mut job = Rewrite {
         settings,
         staged,
@@ -65,6 +70,30 @@ pub(crate) fn commit(settings: &Settings, staged: &Staged) -> Result<()> {
     }
     drop(job);
     finish(path, dir, tmp)
+}
+
+/// The name prefix of this file's temporary files: `.NAME.tandem-`.
+fn temp_prefix(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!(".{name}.tandem-")
+}
+
+/// Removes temporary files a killed process left beside the file (a commit
+/// that died before its rename). Commits to one file run one at a time.
+fn remove_leftovers(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(prefix) && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Syncs the temporary file, gives it the original's permissions, renames

@@ -324,3 +324,22 @@ async fn a_new_file_is_created_with_its_folder() {
     tx.commit().await.unwrap();
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "id,name\n1,Ada\n");
 }
+
+#[tokio::test]
+async fn a_commit_clears_temporary_files_a_killed_process_left() {
+    let dir = Dir::new();
+    let path = dir.write("p.csv", "id,name\n1,Ada\n");
+    let leftover = dir.dir.path().join(".p.csv.tandem-abc123.tmp");
+    std::fs::write(&leftover, "half a file").unwrap();
+    let other = dir.write("notes.tmp", "not ours");
+    let c = connector(&path, json!({}));
+    let mut tx = c.begin("p").await.unwrap();
+    tx.apply(vec![person("2", "Bob")]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(!leftover.exists(), "the leftover is removed");
+    assert!(other.exists(), "other files are left alone");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "id,name\n1,Ada\n2,Bob\n"
+    );
+}

@@ -279,13 +279,16 @@ impl<'a> Classifier<'a> {
 
     /// Whether a record goes on to be classified: `false` for a record of a
     /// held day (which goes stale if the record changed) or outside the
-    /// period, or one without a readable event time.
+    /// period, or one without a readable event time. `count`: this is where
+    /// the record is counted (a held record counts as synchronized, or as
+    /// changed when its day goes stale).
     fn gate(
         &mut self,
         side: Side,
         record: Option<&Record>,
         link: Option<u32>,
         changed: bool,
+        count: bool,
     ) -> bool {
         let Some(scope) = self.days.as_mut() else {
             return true;
@@ -311,6 +314,14 @@ impl<'a> Classifier<'a> {
             DayRole::Hold => {
                 if changed {
                     scope.mark_stale(day);
+                }
+                if count {
+                    let category = match (changed, side) {
+                        (false, _) => Category::Synchronized,
+                        (true, Side::A) => Category::ChangedA,
+                        (true, Side::B) => Category::ChangedB,
+                    };
+                    category.bump(&mut self.counts);
                 }
                 false
             }
@@ -340,11 +351,13 @@ impl<'a> Classifier<'a> {
                 }
                 let hash = record.content_hash();
                 let changed = stored_hash(self.links, i, side) != Some(hash);
-                if self.gate(side, Some(&record), Some(i), changed) && changed {
+                if self.gate(side, Some(&record), Some(i), changed, false) && changed {
                     self.p.changed.insert(i, (record, hash));
                 }
             }
-            None if self.pair.in_filter(&record) && self.gate(side, Some(&record), None, true) => {
+            None if self.pair.in_filter(&record)
+                && self.gate(side, Some(&record), None, true, true) =>
+            {
                 self.p.new.push(record);
             }
             None => {}
@@ -355,7 +368,7 @@ impl<'a> Classifier<'a> {
     pub fn prefetched_delete(&mut self, key: &Key) {
         if let Some(i) = self.links.find(self.prefetched_side, key) {
             self.p.changed.remove(&i);
-            if self.gate(self.prefetched_side, None, Some(i), true) {
+            if self.gate(self.prefetched_side, None, Some(i), true, false) {
                 self.p.deleted.insert(i);
             }
         }
@@ -421,7 +434,7 @@ impl<'a> Classifier<'a> {
                 let hash = record.content_hash();
                 let same = stored_hash(self.links, i, side) == Some(hash);
                 let p_changed = !matches!(self.p_now(i), Now::Same(_));
-                if !self.gate(side, Some(&record), Some(i), !same || p_changed) {
+                if !self.gate(side, Some(&record), Some(i), !same || p_changed, true) {
                     self.decided[iu] = true;
                     return;
                 }
@@ -432,7 +445,9 @@ impl<'a> Classifier<'a> {
                 };
                 self.decide_link(i, now);
             }
-            None if self.pair.in_filter(&record) && self.gate(side, Some(&record), None, true) => {
+            None if self.pair.in_filter(&record)
+                && self.gate(side, Some(&record), None, true, true) =>
+            {
                 self.streamed_new(record);
             }
             None => {}
@@ -445,7 +460,7 @@ impl<'a> Classifier<'a> {
             && !self.decided[i as usize]
         {
             self.s_seen[i as usize] = true;
-            if self.gate(self.streamed_side(), None, Some(i), true) {
+            if self.gate(self.streamed_side(), None, Some(i), true, true) {
                 self.decide_link(i, Now::Gone);
             } else {
                 self.decided[i as usize] = true;
@@ -471,7 +486,7 @@ impl<'a> Classifier<'a> {
             };
             let changed = matches!(now, Now::Gone) || !matches!(self.p_now(i), Now::Same(_));
             self.current_day = None;
-            if self.gate(self.streamed_side(), None, Some(i), changed) {
+            if self.gate(self.streamed_side(), None, Some(i), changed, true) {
                 self.decide_link(i, now);
             }
         }

@@ -93,6 +93,8 @@ pub struct DayScope {
     pub(super) events: BTreeMap<Date, u64>,
     /// Held days that have changes.
     pub(super) stale: BTreeSet<Date>,
+    /// The ledger before the run.
+    previous: BTreeMap<Date, (DayStatus, u64)>,
 }
 
 impl DayScope {
@@ -121,6 +123,10 @@ impl DayScope {
             held,
             events: BTreeMap::new(),
             stale: BTreeSet::new(),
+            previous: ledger
+                .iter()
+                .map(|r| (r.day, (r.status, r.events)))
+                .collect(),
         }
     }
 
@@ -178,6 +184,7 @@ impl DayScope {
                     status: DayStatus::Synced,
                     events,
                     note: None,
+                    previous: None,
                 },
             );
         };
@@ -196,10 +203,16 @@ impl DayScope {
                     status: DayStatus::Stale,
                     events: 0,
                     note: Some("the source has new or changed events for this synced day; resync it with force".into()),
+                    previous: None,
                 },
             );
         }
-        days.into_values().collect()
+        days.into_values()
+            .map(|mut d| {
+                d.previous = self.previous.get(&d.day).copied();
+                d
+            })
+            .collect()
     }
 }
 

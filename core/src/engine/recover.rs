@@ -8,7 +8,9 @@ use serde::Serialize;
 use super::{Endpoint, Engine, OnCrash, PairConfig};
 use crate::error::{Error, Result};
 use crate::record::{Change, Key};
-use crate::store::{Commit, DayDetail, DayStatus, JournalEntry, RunError, RunRow, RunStatus, Side};
+use crate::store::{
+    Commit, DayDetail, DayStatus, JournalEntry, LinkUpdate, RunError, RunRow, RunStatus, Side,
+};
 
 /// A run on another host counts as alive while it beats this often.
 const LEASE: Duration = Duration::from_secs(120);
@@ -132,6 +134,7 @@ impl Engine {
                     status: DayStatus::NotSynced,
                     events: 0,
                     note: Some("interrupted".into()),
+                    previous: None,
                 })
                 .collect();
             self.store
@@ -160,11 +163,12 @@ impl Engine {
         Ok(restored)
     }
 
-    /// Undoes a finished run: restores every record it changed to its
-    /// before-image from the journal, forgets the links of those records
-    /// (the next sync that reads them pairs them again) and returns the
-    /// run's days to not synced. Refuses when later runs touched the same
-    /// records, unless `force`.
+    /// Undoes a finished run, as if it had never happened: restores every
+    /// record it changed to its before-image from the journal, puts the
+    /// records' links back as they were before the run (so the next sync
+    /// sees the source's changes again), returns its days to where they
+    /// stood, and forgets its journal (a run is undone once). Refuses when
+    /// later runs touched the same records, unless `force`.
     pub async fn undo(
         &self,
         pair: &PairConfig,
@@ -173,23 +177,31 @@ impl Engine {
         run_id: i64,
         force: bool,
     ) -> Result<UndoReport> {
-        let err = |m: String| Error::config(format!("pair {}", pair.name), m);
+        let refuse = |m: String| Error::Other {
+            connector: format!("pair {}", pair.name),
+            message: m,
+        };
         let run = self
             .store
             .run(run_id)
             .await?
             .filter(|r| r.pair == pair.name)
-            .ok_or_else(|| err(format!("no run {run_id} in this pair")))?;
+            .ok_or_else(|| {
+                Error::config(
+                    format!("pair {}", pair.name),
+                    format!("no run {run_id} in this pair"),
+                )
+            })?;
         if run.status.is_active() {
-            return Err(err(format!(
+            return Err(refuse(format!(
                 "run {run_id} is still {}; stop it first",
                 run.status.as_str()
             )));
         }
         let entries = self.store.journal(run_id).await?;
         if entries.is_empty() {
-            return Err(err(format!(
-                "run {run_id} changed nothing; there is nothing to undo"
+            return Err(refuse(format!(
+                "run {run_id} changed nothing, or was undone already; there is nothing to undo"
             )));
         }
         let keys: Vec<Key> = entries
@@ -236,38 +248,78 @@ impl Engine {
             }
         };
         let mut commit = Commit::new(undo_id, pair.name.clone(), RunStatus::Completed);
-        let mut removed = HashSet::new();
-        for e in &entries {
-            if let Some(link) = self.store.link_by_key(&pair.name, e.side, &e.key).await?
-                && removed.insert(link.id)
-            {
-                commit.removed_links.push(link.id);
-            }
-        }
+        self.restore_links(pair, &entries, &mut commit).await?;
         commit.days = run
             .days
             .iter()
-            .filter(|d| d.status == DayStatus::Synced)
-            .map(|d| DayDetail {
-                day: d.day,
-                status: DayStatus::NotSynced,
-                events: 0,
-                note: Some(format!("run {run_id} undone")),
+            .filter(|d| d.status != DayStatus::NotSynced)
+            .map(|d| {
+                let (status, events) = d.previous.unwrap_or((DayStatus::NotSynced, 0));
+                DayDetail {
+                    day: d.day,
+                    status,
+                    events,
+                    note: Some(format!("run {run_id} undone")),
+                    previous: None,
+                }
             })
             .collect();
+        commit.period = run.period;
+        // The cursors may be past changes the run applied: the next run
+        // reads in full and reconciles.
+        commit.cursors = vec![(Side::A, None), (Side::B, None)];
         commit.counts.updated_a = restored[0];
         commit.counts.updated_b = restored[1];
-        commit.errors.push(RunError {
-            entity: None,
-            key: None,
-            location: None,
-            message: format!("undo of run {run_id}"),
-        });
         self.store.commit(commit).await?;
+        self.store.clear_journal(run_id).await?;
         Ok(UndoReport {
             undone: run_id,
             run_id: undo_id,
             restored,
         })
+    }
+
+    /// Puts the links of the journaled records back as they were before
+    /// the run: links the run changed or removed are restored, links it
+    /// made are removed.
+    async fn restore_links(
+        &self,
+        pair: &PairConfig,
+        entries: &[JournalEntry],
+        commit: &mut Commit,
+    ) -> Result<()> {
+        let mut done = HashSet::new();
+        let mut links = HashSet::new();
+        for e in entries {
+            if !done.insert((e.side, e.key.clone())) {
+                continue;
+            }
+            let current = self.store.link_by_key(&pair.name, e.side, &e.key).await?;
+            match (&e.link, current) {
+                (Some(before), current) => {
+                    // Both sides' entries of a two-way change carry the same link.
+                    if !links.insert(before.id) {
+                        continue;
+                    }
+                    commit.links.push(LinkUpdate {
+                        id: current.map(|c| c.id),
+                        a_key: before.a_key.clone(),
+                        b_key: before.b_key.clone(),
+                        hash_a: before.hash_a,
+                        hash_b: before.hash_b,
+                        base: None,
+                        disabled: before.disabled,
+                        day: before.day,
+                    });
+                }
+                (None, Some(made)) => {
+                    if !commit.removed_links.contains(&made.id) {
+                        commit.removed_links.push(made.id);
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+        Ok(())
     }
 }

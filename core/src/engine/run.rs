@@ -121,6 +121,7 @@ impl Engine {
                     status: DayStatus::Synced,
                     events: 0,
                     note: Some(note.clone()),
+                    previous: None,
                 })
                 .collect();
             let mut state = RunState::default();
@@ -182,6 +183,7 @@ impl Engine {
                         },
                         events: 0,
                         note: Some(e.to_string()),
+                        previous: None,
                     })
                     .collect();
                 let period = opts.period.map(|p| (p.from, p.to));
@@ -340,7 +342,7 @@ impl Engine {
                     }
                 }
                 cursor = batch.cursor.or(cursor);
-                state.queue(classifier.take_decisions(), &mut writers);
+                state.queue(classifier.take_decisions(), &links, &mut writers);
                 for w in &mut writers {
                     if w.full() {
                         let assigned = w.flush().await?;
@@ -351,7 +353,7 @@ impl Engine {
                 fault::point("engine.stream_batch");
             }
             classifier.finish(snapshot);
-            state.queue(classifier.take_decisions(), &mut writers);
+            state.queue(classifier.take_decisions(), &links, &mut writers);
             for w in &mut writers {
                 let assigned = w.flush().await?;
                 state.assign(assigned);

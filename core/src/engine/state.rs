@@ -24,7 +24,12 @@ pub(super) struct RunState {
 }
 
 impl RunState {
-    pub(super) fn queue(&mut self, decisions: Vec<Decision>, writers: &mut [SideWriter<'_>; 2]) {
+    pub(super) fn queue(
+        &mut self,
+        decisions: Vec<Decision>,
+        links: &LinkIndex,
+        writers: &mut [SideWriter<'_>; 2],
+    ) {
         for mut d in decisions {
             let index = self.plans.len();
             for (side, write) in [(Side::A, d.write_a.take()), (Side::B, d.write_b.take())] {
@@ -44,6 +49,7 @@ impl RunState {
                     key,
                     created,
                     d.category,
+                    d.link.map(|i| links.row(i).clone()),
                     &mut self.counts,
                     &mut self.plan,
                 );

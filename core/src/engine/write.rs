@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use crate::error::{Error, Result};
 use crate::fault;
 use crate::record::{Change, Key};
-use crate::store::{JournalEntry, RunCounts, Side, StateStore};
+use crate::store::{JournalEntry, LinkRow, RunCounts, Side, StateStore};
 use crate::target::Transaction;
 
 use super::classify::{Category, Write};
@@ -15,6 +15,8 @@ use super::{Endpoint, PLAN_LIMIT, PairConfig, PlannedWrite};
 struct Queued {
     plan: usize,
     created: bool,
+    /// The record's link before the run, for the journal.
+    link: Option<LinkRow>,
 }
 
 /// Writes one side of a pair.
@@ -74,6 +76,7 @@ impl<'a> SideWriter<'a> {
         key: Key,
         created: bool,
         category: Category,
+        link: Option<LinkRow>,
         counts: &mut RunCounts,
         plan: &mut Vec<PlannedWrite>,
     ) {
@@ -115,6 +118,7 @@ impl<'a> SideWriter<'a> {
         self.queued.push(Queued {
             plan: plan_index,
             created,
+            link,
         });
         self.changes.push(change);
     }
@@ -199,11 +203,13 @@ impl<'a> SideWriter<'a> {
         }
         let entries: Vec<JournalEntry> = changes
             .iter()
-            .map(|c| JournalEntry {
+            .zip(queued)
+            .map(|(c, q)| JournalEntry {
                 side: self.side,
                 entity: self.entity.to_owned(),
                 key: c.key().clone(),
                 before: before.remove(c.key()),
+                link: q.link.clone(),
             })
             .collect();
         store

@@ -220,6 +220,65 @@ pub mod journal {
         pub key: String,
         /// The record before the change, postcard; null when it did not exist.
         pub before: Option<Vec<u8>>,
+        /// The record's link before the change, postcard; null when it had none.
+        pub link: Option<Vec<u8>>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `schedules`: a pair's weekly grid and automatic triggers, as saved by a
+/// person (a pair without a row follows its manifest).
+pub mod schedules {
+    use sea_orm::entity::prelude::*;
+
+    /// One pair's schedule.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "schedules")]
+    pub struct Model {
+        /// The row's id.
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// The pair.
+        pub pair: String,
+        /// 168 characters `0`/`1`: Monday 00-01 first, Sunday 23-24 last.
+        pub grid: String,
+        /// Whether automatic syncs run.
+        pub active: bool,
+        /// The automatic triggers, JSON (the host's shape).
+        pub triggers: String,
+        /// When it was saved, unix milliseconds.
+        pub updated: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `settings`: daemon settings changed at run time (`poll_interval`).
+pub mod settings {
+    use sea_orm::entity::prelude::*;
+
+    /// One setting.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "settings")]
+    pub struct Model {
+        /// The row's id.
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// The setting's name.
+        pub name: String,
+        /// Its value, as text.
+        pub value: String,
+        /// When it was set, unix milliseconds.
+        pub updated: i64,
     }
 
     /// No relations.

@@ -43,6 +43,11 @@ impl StateStore {
                         .as_ref()
                         .map(|r| codec::encode("before-image", r))
                         .transpose()?),
+                    link: Set(e
+                        .link
+                        .as_ref()
+                        .map(|l| codec::encode("link before-image", l))
+                        .transpose()?),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -79,9 +84,24 @@ impl StateStore {
                         .before
                         .map(|b| codec::decode("before-image", &b))
                         .transpose()?,
+                    link: m
+                        .link
+                        .map(|l| codec::decode("link before-image", &l))
+                        .transpose()?,
                 })
             })
             .collect()
+    }
+
+    /// Forgets a run's journal (once the run is undone).
+    pub async fn clear_journal(&self, run_id: i64) -> Result<()> {
+        let _turn = self.write_turn().await;
+        journal::Entity::delete_many()
+            .filter(journal::Column::RunId.eq(run_id))
+            .exec(&self.db)
+            .await
+            .ctx(|| format!("clearing the journal of run {run_id}"))?;
+        Ok(())
     }
 
     /// The runs of a pair after `run_id` whose journals touch any of these

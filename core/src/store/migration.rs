@@ -12,7 +12,11 @@ pub(crate) struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001CreateTables), Box::new(M0002LedgerJournal)]
+        vec![
+            Box::new(M0001CreateTables),
+            Box::new(M0002LedgerJournal),
+            Box::new(M0003Schedules),
+        ]
     }
 }
 
@@ -199,6 +203,7 @@ impl MigrationTrait for M0002LedgerJournal {
                 .col(string("entity"))
                 .col(string("key"))
                 .col(long_blob(backend, "before").null().take())
+                .col(long_blob(backend, "link").null().take())
                 .take(),
         )
         .await?;
@@ -211,6 +216,51 @@ impl MigrationTrait for M0002LedgerJournal {
             false,
         )
         .await?;
+        Ok(())
+    }
+
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+}
+
+/// Adds the daemon's `schedules` (one per pair) and `settings`.
+struct M0003Schedules;
+
+impl MigrationName for M0003Schedules {
+    fn name(&self) -> &str {
+        "m0003_schedules"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0003Schedules {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let backend = m.get_database_backend();
+        m.create_table(
+            Table::create()
+                .table("schedules")
+                .col(big_pk_auto("id"))
+                .col(string("pair"))
+                .col(string("grid"))
+                .col(boolean("active"))
+                .col(long_text(backend, "triggers"))
+                .col(big_integer("updated"))
+                .take(),
+        )
+        .await?;
+        index(m, "schedules", "idx_schedules_pair", &["pair"], true).await?;
+        m.create_table(
+            Table::create()
+                .table("settings")
+                .col(big_pk_auto("id"))
+                .col(string("name"))
+                .col(long_text(backend, "value"))
+                .col(big_integer("updated"))
+                .take(),
+        )
+        .await?;
+        index(m, "settings", "idx_settings_name", &["name"], true).await?;
         Ok(())
     }
 

@@ -19,6 +19,7 @@ mod links;
 mod migration;
 mod model;
 mod runs;
+mod schedule;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +37,7 @@ pub use model::{
     LinkUpdate, NewConflict, RunCounts, RunError, RunRow, RunStatus, Side,
 };
 pub use runs::owner;
+pub use schedule::{RunTally, ScheduleRow};
 
 use crate::error::{Error, Result};
 use codec::Context;

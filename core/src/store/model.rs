@@ -300,6 +300,10 @@ pub struct DayDetail {
     pub events: u64,
     /// Why it failed or went stale, if it did.
     pub note: Option<String>,
+    /// Where the day stood before the run (status and events), when it was
+    /// in the ledger: what an undo puts back.
+    #[serde(default)]
+    pub previous: Option<(DayStatus, u64)>,
 }
 
 /// One before-image in a run's journal.
@@ -313,6 +317,8 @@ pub struct JournalEntry {
     pub key: Key,
     /// The record before the change; `None` when it did not exist.
     pub before: Option<Record>,
+    /// The record's link before the run; `None` when it had none.
+    pub link: Option<LinkRow>,
 }
 
 /// Whether a conflict still waits for a decision.

@@ -1,6 +1,7 @@
 //! `HttpClient`: one request with retries, throttling, token refresh and
 //! timeouts; `Response` with JSON decoding that names what was read.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -182,7 +183,7 @@ pub struct Call {
     method: Method,
     url: String,
     headers: HeaderMap,
-    body: Option<(Vec<u8>, &'static str)>,
+    body: Option<(Vec<u8>, Cow<'static, str>)>,
     what: String,
     idempotent: bool,
 }
@@ -219,7 +220,7 @@ impl Call {
     /// A JSON body.
     pub fn json<T: serde::Serialize + ?Sized>(mut self, body: &T) -> Self {
         let bytes = serde_json::to_vec(body).expect("serializing a JSON body cannot fail");
-        self.body = Some((bytes, "application/json"));
+        self.body = Some((bytes, Cow::Borrowed("application/json")));
         self
     }
 
@@ -234,13 +235,17 @@ impl Call {
             out.push('=');
             form_encode(v, &mut out);
         }
-        self.body = Some((out.into_bytes(), "application/x-www-form-urlencoded"));
+        self.body = Some((
+            out.into_bytes(),
+            Cow::Borrowed("application/x-www-form-urlencoded"),
+        ));
         self
     }
 
-    /// A body of any type.
-    pub fn body(mut self, content_type: &'static str, bytes: Vec<u8>) -> Self {
-        self.body = Some((bytes, content_type));
+    /// A body of any type; the content type may carry parameters made at
+    /// run time (`multipart/mixed;boundary=batch_...`).
+    pub fn body(mut self, content_type: impl Into<Cow<'static, str>>, bytes: Vec<u8>) -> Self {
+        self.body = Some((bytes, content_type.into()));
         self
     }
 
@@ -307,7 +312,9 @@ impl Call {
                 Credential::Token(t) => rb = rb.bearer_auth(t.access_token().expose()),
             }
             if let Some((body, content_type)) = &self.body {
-                rb = rb.header(CONTENT_TYPE, *content_type).body(body.clone());
+                rb = rb
+                    .header(CONTENT_TYPE, content_type.as_ref())
+                    .body(body.clone());
             }
             let outcome = match rb.send().await {
                 Ok(r) => {

@@ -17,6 +17,7 @@ ROOT=$PWD
 ROWS=${1:-1000000}
 WORK=${BENCH_DIR:-/tmp/tandem-bench-sql}
 PG=${BENCH_PG:-postgres://postgres@127.0.0.1:5432}
+export PGOPTIONS="-c client_min_messages=warning"
 
 need() {
   command -v "$1" >/dev/null && return
@@ -29,7 +30,9 @@ need python3 python3
 
 echo "== build (release)"
 cargo build --release -q -p tandem-host -p tandem-connector-file -p tandem-connector-sql
+cargo build --release -q -p tandem-connector-sql --example write_speed
 TANDEM="$ROOT/target/release/tandem"
+WRITE_SPEED="$ROOT/target/release/examples/write_speed"
 
 echo "== data: $ROWS rows x 6 columns (seeded)"
 mkdir -p "$WORK/data"
@@ -66,7 +69,7 @@ a_entity = "current"
 b_entity = "customers"
 mode = "send"
 resolver = "a_wins"
-batch_size = 10000
+batch_size = 4000
 
 [pairs.to_pg]
 a = "csv"
@@ -75,7 +78,7 @@ a_entity = "current"
 b_entity = "customers"
 mode = "send"
 resolver = "a_wins"
-batch_size = 10000
+batch_size = 4000
 
 [store]
 url = "sqlite://store.db"
@@ -127,6 +130,16 @@ timed "tandem sync (csv -> sqlite), 1% changed" sync to_sqlite
 timed "tandem sync (csv -> postgres), 1% changed" sync to_pg
 expected=$(($(wc -l < "$WORK/data/changed.csv") - 1))
 echo "rows: expected $expected, sqlite $(count_sqlite "$WORK/tandem.db"), postgres $(count_pg bench_tandem)"
+
+echo "== (e) the sql connector alone: $ROWS upserts in one transaction, then a full read"
+rm -f "$WORK"/alone.db*
+psql_do "DROP DATABASE IF EXISTS bench_alone" && psql_do "CREATE DATABASE bench_alone"
+for url in "sqlite://$WORK/alone.db" "$PG/bench_alone"; do
+  while read -r verb count _ _ secs _; do
+    printf '%-48s %8s s\n' "sql connector alone (${url%%:*}): $verb" "$secs"
+    RESULTS+=("sql connector alone (${url%%:*}): $verb|$secs")
+  done < <("$WRITE_SPEED" "$url" "$ROWS")
+done
 
 echo "== summary"
 for r in "${RESULTS[@]}"; do

@@ -620,3 +620,23 @@ async fn paired_records_that_differ_wait_as_a_conflict_and_resolve() {
     );
     assert_eq!(w.b.records("people").len(), 1, "no duplicate created");
 }
+
+#[tokio::test]
+async fn a_large_batch_is_journaled_within_the_bind_limit() {
+    let mut w = world(Mode::Send, ResolverKind::AWins).await;
+    w.pair.batch_size = 6000;
+    w.seed_a(6000);
+    w.run().await.unwrap();
+    for i in 1..=6000 {
+        w.a.put("people", person(i, "edited", "Oslo"));
+    }
+    let r = w.run().await.unwrap();
+    assert_eq!(r.counts.updated_b, 6000);
+    let journal = w.engine.store().journal(r.run_id.unwrap()).await.unwrap();
+    assert_eq!(journal.len(), 6000);
+    assert!(
+        journal
+            .iter()
+            .all(|e| e.before.is_some() && e.link.is_some())
+    );
+}

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, EntityTrait, Iterable, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::codec::{self, Context, IDS_PER_QUERY, rows_per_insert};
@@ -13,8 +13,6 @@ use super::entity::journal;
 use super::{JournalEntry, Side, StateStore};
 use crate::error::{Error, Result};
 use crate::record::Key;
-
-const JOURNAL_COLUMNS: usize = 6;
 
 impl StateStore {
     /// Appends before-images to a run's journal, durably, before the
@@ -53,7 +51,7 @@ impl StateStore {
             .collect::<Result<Vec<_>>>()?;
         let _turn = self.write_turn().await;
         let txn = self.begin_write("journal").await?;
-        for chunk in rows.chunks(rows_per_insert(JOURNAL_COLUMNS)) {
+        for chunk in rows.chunks(rows_per_insert(journal::Column::iter().count())) {
             journal::Entity::insert_many(chunk.to_vec())
                 .exec_without_returning(&txn)
                 .await

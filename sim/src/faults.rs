@@ -30,6 +30,7 @@ struct State_ {
     unavailable_next: u64,
     retry_after: Option<String>,
     malformed_next: u64,
+    malformed_skip: u64,
     fail_next: Vec<(u16, serde_json::Value)>,
     counted: u64,
     throttle_body: serde_json::Value,
@@ -55,6 +56,7 @@ impl Faults {
             unavailable_next: 0,
             retry_after: Some("1".into()),
             malformed_next: 0,
+            malformed_skip: 0,
             fail_next: Vec::new(),
             counted: 0,
             throttle_body,
@@ -99,7 +101,15 @@ impl Faults {
     /// The next `n` successful answers carry a body cut in half (malformed
     /// JSON).
     pub fn malformed_next(&self, n: u64) -> &Self {
-        self.state().malformed_next = n;
+        self.malformed_after(0, n)
+    }
+
+    /// After `skip` more successful answers, the next `n` carry a body cut
+    /// in half (malformed JSON in the middle of a read).
+    pub fn malformed_after(&self, skip: u64, n: u64) -> &Self {
+        let mut s = self.state();
+        s.malformed_skip = skip;
+        s.malformed_next = n;
         self
     }
 
@@ -117,6 +127,7 @@ impl Faults {
         s.throttle_next = 0;
         s.unavailable_next = 0;
         s.malformed_next = 0;
+        s.malformed_skip = 0;
         s.fail_next.clear();
         self
     }
@@ -152,7 +163,9 @@ impl Faults {
             return Some((status, axum::Json(body)).into_response());
         }
         s.counted += 1;
-        let every = s.throttle_every.is_some_and(|n| s.counted.is_multiple_of(n));
+        let every = s
+            .throttle_every
+            .is_some_and(|n| s.counted.is_multiple_of(n));
         let status = if s.throttle_next > 0 {
             s.throttle_next -= 1;
             StatusCode::TOO_MANY_REQUESTS
@@ -177,7 +190,10 @@ impl Faults {
 
     fn take_malformed(&self) -> bool {
         let mut s = self.state();
-        if s.malformed_next > 0 {
+        if s.malformed_next > 0 && s.malformed_skip > 0 {
+            s.malformed_skip -= 1;
+            false
+        } else if s.malformed_next > 0 {
             s.malformed_next -= 1;
             true
         } else {

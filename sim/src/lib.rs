@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod datawatcher;
 pub mod faults;
 pub mod oauth;
 pub mod server;

@@ -5,7 +5,7 @@
 //! its match arm.
 
 use clap::{Parser, Subcommand};
-use tandem_sim::oauth;
+use tandem_sim::{datawatcher, oauth};
 
 /// Protocol simulators for Tandem's HTTP connectors (127.0.0.1 only).
 #[derive(Debug, Parser)]
@@ -17,6 +17,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The Data Watcher feed, seeded with demo events.
+    Datawatcher(datawatcher::Args),
     /// The Microsoft identity platform token endpoint alone.
     Token(oauth::Args),
 }
@@ -29,6 +31,7 @@ async fn main() -> std::process::ExitCode {
         )
         .init();
     let result = match Cli::parse().command {
+        Command::Datawatcher(args) => datawatcher::run(args).await,
         Command::Token(args) => oauth::run(args).await,
     };
     match result {

@@ -17,6 +17,7 @@
 pub mod cli;
 pub mod datawatcher;
 pub mod faults;
+pub mod graph;
 pub mod oauth;
 pub mod server;
 

@@ -152,7 +152,10 @@ impl Engine {
             ),
         };
         let to_sync = scope.as_ref().map(|s| s.days_to_sync()).unwrap_or_default();
-        let mut state = RunState::default();
+        let mut state = RunState {
+            keep_base: matches!(mode, Mode::TwoWay | Mode::Full),
+            ..Default::default()
+        };
         let result = self
             .execute(pair, a, b, mode, &opts, run_id, scope, &mut state)
             .await;
@@ -439,7 +442,7 @@ impl Engine {
         let pending_after = (pending_before
             + conflicts.iter().filter(|c| c.resolution.is_none()).count() as u64)
             .saturating_sub(closed.len() as u64);
-        let (updates, removed) = state.link_updates(&links, mode);
+        let (updates, removed) = state.link_updates(&links);
         let commit = Commit {
             run_id,
             pair: pair.name.clone(),

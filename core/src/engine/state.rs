@@ -4,7 +4,7 @@
 use super::classify::{BaseChange, Decision, Write};
 use super::index::LinkIndex;
 use super::write::{Assigned, SideWriter};
-use super::{Mode, PairConfig, PlannedWrite};
+use super::{PairConfig, PlannedWrite};
 use crate::record::Record;
 use crate::resolve::ResolverKind;
 use crate::store::{LinkUpdate, NewConflict, RunCounts, RunError, Side};
@@ -21,6 +21,9 @@ pub(super) struct RunState {
     pub(super) plan: Vec<PlannedWrite>,
     pub(super) counts: RunCounts,
     pub(super) errors: Vec<RunError>,
+    /// Whether base records are kept (two-way pairs, for field merges); a
+    /// one-way run keeps only keys and hashes until it commits.
+    pub(super) keep_base: bool,
 }
 
 impl RunState {
@@ -53,6 +56,11 @@ impl RunState {
                     &mut self.counts,
                     &mut self.plan,
                 );
+            }
+            if !self.keep_base
+                && let BaseChange::Set { record, .. } = &mut d.base
+            {
+                *record = Record::new(record.key.clone());
             }
             self.plans.push(Planned { decision: d });
         }
@@ -91,12 +99,8 @@ impl RunState {
             .collect()
     }
 
-    pub(super) fn link_updates(
-        &mut self,
-        links: &LinkIndex,
-        mode: Mode,
-    ) -> (Vec<LinkUpdate>, Vec<i64>) {
-        let keep_base = matches!(mode, Mode::TwoWay | Mode::Full);
+    pub(super) fn link_updates(&mut self, links: &LinkIndex) -> (Vec<LinkUpdate>, Vec<i64>) {
+        let keep_base = self.keep_base;
         let mut updates = Vec::new();
         let mut removed = Vec::new();
         for p in self.plans.drain(..) {

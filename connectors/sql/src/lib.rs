@@ -24,7 +24,19 @@
 //! create = true                     # create the table on the first write
 //! ```
 //!
-//! See [`SqlConfig`] and [`TableConfig`] for every setting.
+//! See [`SqlConfig`] and [`TableConfig`] for every setting. Building a
+//! connector checks the settings without connecting:
+//!
+//! ```
+//! use tandem_connector_sql::SqlConnector;
+//!
+//! let connector = SqlConnector::from_config(serde_json::json!({
+//!     "url": "postgres://app:secret@db.internal/shop",
+//!     "table": { "customers": { "cursor": "updated_at" } },
+//! }))?;
+//! assert_eq!(connector.shown_url(), "postgres://app:***@db.internal/shop");
+//! # Ok::<(), tandem_core::Error>(())
+//! ```
 //!
 //! # Reading
 //!

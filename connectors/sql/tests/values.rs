@@ -304,6 +304,11 @@ async fn composite_keys_page_fetch_and_delete() {
         .await
         .unwrap();
         assert_eq!(read_all(&c, "lines").await.len(), 7, "{kind:?}");
+        // A record of key columns only: inserted once, then left alone.
+        let bare = || vec![Change::Upsert(Record::new(k("99", "z")))];
+        write(&c, "lines", bare()).await.unwrap();
+        write(&c, "lines", bare()).await.unwrap();
+        assert_eq!(read_all(&c, "lines").await.len(), 8, "{kind:?}");
         let err = write(&c, "lines", vec![Change::delete("7")])
             .await
             .unwrap_err();

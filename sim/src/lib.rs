@@ -8,6 +8,7 @@
 //!   checks, shared by the simulators that need tokens.
 //! - [`faults`]: the failure switches and request log every simulator has.
 //! - [`datawatcher`]: the Data Watcher feed.
+//! - [`dataverse`]: Dynamics 365 / Dataverse Web API.
 //! - [`graph`]: Microsoft Graph SharePoint list items.
 //!
 //! Each simulator module has `start()` for tests (a random port), and
@@ -16,6 +17,7 @@
 
 pub mod cli;
 pub mod datawatcher;
+pub mod dataverse;
 pub mod faults;
 pub mod graph;
 pub mod oauth;

@@ -5,7 +5,7 @@
 //! its match arm.
 
 use clap::{Parser, Subcommand};
-use tandem_sim::{datawatcher, graph, oauth};
+use tandem_sim::{datawatcher, dataverse, graph, oauth};
 
 /// Protocol simulators for Tandem's HTTP connectors (127.0.0.1 only).
 #[derive(Debug, Parser)]
@@ -19,6 +19,8 @@ struct Cli {
 enum Command {
     /// The Data Watcher feed, seeded with demo events.
     Datawatcher(datawatcher::Args),
+    /// Dynamics 365 / Dataverse Web API with demo accounts, with its token endpoint.
+    Dataverse(dataverse::Args),
     /// Microsoft Graph SharePoint list items, with its token endpoint.
     Graph(graph::Args),
     /// The Microsoft identity platform token endpoint alone.
@@ -34,6 +36,7 @@ async fn main() -> std::process::ExitCode {
         .init();
     let result = match Cli::parse().command {
         Command::Datawatcher(args) => datawatcher::run(args).await,
+        Command::Dataverse(args) => dataverse::run(args).await,
         Command::Graph(args) => graph::run(args).await,
         Command::Token(args) => oauth::run(args).await,
     };

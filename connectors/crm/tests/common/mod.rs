@@ -1,0 +1,33 @@
+//! What the CRM connector's tests share: simulators, configurations and
+//! connectors on them.
+#![allow(dead_code)]
+
+use serde_json::{Value, json};
+use tandem_connector_crm::CrmConnector;
+use tandem_sim::dataverse::{DataverseSim, TENANT};
+use tandem_sim::oauth::{CLIENT_ID, CLIENT_SECRET};
+
+/// Retries that keep tests quick: a short backoff, a bounded wait.
+pub fn http() -> Value {
+    json!({ "backoff_seconds": 0.02, "max_wait_seconds": 20, "max_attempts": 10 })
+}
+
+/// The configuration of a Dynamics endpoint on a simulator.
+pub fn dynamics_config(sim: &DataverseSim, entities: Value) -> Value {
+    json!({
+        "system": "dynamics",
+        "url": sim.url(),
+        "authority": sim.url(),
+        "tenant": TENANT,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "entities": entities,
+        "http": http(),
+    })
+}
+
+/// A Dynamics connector for one table keyed by `number`.
+pub fn dynamics(sim: &DataverseSim, set: &str, key: &str) -> CrmConnector {
+    let config = dynamics_config(sim, json!({ set: { "key": [key] } }));
+    CrmConnector::from_config(config).expect("a valid configuration")
+}

@@ -69,7 +69,7 @@ a_entity = "current"
 b_entity = "customers"
 mode = "send"
 resolver = "a_wins"
-batch_size = 4000
+batch_size = 10000
 
 [pairs.to_pg]
 a = "csv"
@@ -78,7 +78,7 @@ a_entity = "current"
 b_entity = "customers"
 mode = "send"
 resolver = "a_wins"
-batch_size = 4000
+batch_size = 10000
 
 [store]
 url = "sqlite://store.db"

@@ -283,10 +283,14 @@ pub struct Args {
     /// Events per seeded day.
     #[arg(long, default_value_t = 24)]
     events_per_day: u32,
+    /// After this many seconds, today's running events complete: they
+    /// reappear with higher sequence numbers (a synced day turns stale).
+    #[arg(long, value_name = "SECONDS")]
+    complete_after: Option<f64>,
 }
 
-/// Seeds demo events: each hour of each day a transfer; the last few of
-/// today are still running.
+/// Seeds demo events up to now: each hour of each day a transfer; those of
+/// the last three hours are still running.
 pub fn seed_demo(sim: &DataWatcherSim, days: u32, per_day: u32) {
     let today = jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::UTC)
@@ -302,8 +306,12 @@ pub fn seed_demo(sim: &DataWatcherSim, days: u32, per_day: u32) {
                 .to_zoned(jiff::tz::TimeZone::UTC)
                 .map(|z| z.timestamp());
             let Ok(time) = time else { continue };
+            if time > jiff::Timestamp::now() {
+                continue;
+            }
+            let recent = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(3);
             let status = match (back, i % 11) {
-                (0, _) if i + 3 >= per_day => "running",
+                (0, _) if time > recent => "running",
                 (_, 7) => "error",
                 _ => "completed",
             };
@@ -323,6 +331,31 @@ pub fn seed_demo(sim: &DataWatcherSim, days: u32, per_day: u32) {
             ));
         }
     }
+}
+
+/// Completes the running events after a while: each reappears completed
+/// with the next sequence number.
+async fn complete_later(feed: Arc<Mutex<Feed>>, delay: std::time::Duration) {
+    tokio::time::sleep(delay).await;
+    let mut feed = feed.lock().unwrap_or_else(|e| e.into_inner());
+    let running: Vec<Value> = feed
+        .log
+        .iter()
+        .filter(|e| e["status"] == "running")
+        .cloned()
+        .collect();
+    for mut e in running {
+        let seq = feed.next_seq;
+        feed.next_seq += 1;
+        e["seq"] = json!(seq);
+        e["status"] = json!("completed");
+        e["integrity"] = json!("ok");
+        feed.log.push(e);
+    }
+    println!(
+        "  running events completed (last seq {})",
+        feed.next_seq - 1
+    );
 }
 
 /// Serves a seeded feed until Ctrl-C.
@@ -347,7 +380,11 @@ pub async fn run(args: Args) -> std::io::Result<()> {
             sim.last_seq()
         ),
     ];
-    let DataWatcherSim { running, .. } = sim;
+    let DataWatcherSim { running, feed, .. } = sim;
+    if let Some(secs) = args.complete_after {
+        let delay = std::time::Duration::try_from_secs_f64(secs).unwrap_or_default();
+        tokio::spawn(complete_later(feed, delay));
+    }
     crate::cli::announce("datawatcher", running, &notes).await;
     Ok(())
 }

@@ -6,8 +6,10 @@
 
 mod cli;
 mod context;
+mod daemon;
 mod error;
 mod manifest;
+mod views;
 
 use std::process::ExitCode;
 

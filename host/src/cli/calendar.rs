@@ -1,37 +1,15 @@
 //! `tandem calendar`: a pair's day ledger as a month grid, Panorama's Calendar tab.
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
 
 use jiff::civil::{Date, Weekday};
-use serde::Serialize;
 use tandem_core::store::DayStatus;
 
 use super::days::{self, Month};
 use super::output;
 use crate::context::Context;
-use crate::error::{EXIT_OK, config_error};
-
-/// One day of the month, as `calendar --json` prints it.
-#[derive(Serialize)]
-struct DayOut {
-    day: Date,
-    status: DayStatus,
-    events: u64,
-}
-
-/// The month, as `calendar --json` prints it.
-#[derive(Serialize)]
-struct CalendarOut {
-    pair: String,
-    month: String,
-    time_zone: String,
-    today: Date,
-    days: Vec<DayOut>,
-    /// Days synced (green).
-    synced: u64,
-    days_in_month: u64,
-}
+use crate::error::EXIT_OK;
+use crate::views::calendar::{self, CalendarOut, DayOut};
 
 /// Prints a month of a pair's ledger (the current month by default).
 pub async fn calendar(
@@ -40,50 +18,11 @@ pub async fn calendar(
     month: Option<Month>,
     json: bool,
 ) -> anyhow::Result<u8> {
-    let config = &ctx.manifest.pair(pair)?.config;
-    if config.ledger.is_none() {
-        return Err(config_error(format!(
-            "pair {pair} has no day ledger: set ledger = {{ field = \"...\" }} in [pairs.{pair}]"
-        )));
-    }
-    let today = days::today(&config.day_zone());
-    let month = month.unwrap_or(Month::of(today));
-    let rows = ctx
-        .store()
-        .await?
-        .ledger(pair, month.first(), month.last())
-        .await?;
-    let by_day: HashMap<Date, _> = rows.iter().map(|r| (r.day, r)).collect();
-    let days: Vec<DayOut> = month
-        .days()
-        .map(|day| match by_day.get(&day) {
-            Some(r) => DayOut {
-                day,
-                status: r.status,
-                events: r.events,
-            },
-            None => DayOut {
-                day,
-                status: DayStatus::NotSynced,
-                events: 0,
-            },
-        })
-        .collect();
-    let out = CalendarOut {
-        pair: pair.to_owned(),
-        month: month.to_string(),
-        time_zone: days::zone_name(config),
-        today,
-        synced: days
-            .iter()
-            .filter(|d| d.status == DayStatus::Synced)
-            .count() as u64,
-        days_in_month: month.len(),
-        days,
-    };
+    let out = calendar::month(ctx, pair, month).await?;
     if json {
         output::json(&out)?;
     } else {
+        let month: Month = out.month.parse().map_err(anyhow::Error::msg)?;
         let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         for line in render(&out, month, color) {
             say!("{line}");

@@ -4,14 +4,14 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{ArgGroup, Args};
-use serde::Serialize;
-use tandem_core::engine::{Category, Choice, PlannedWrite, RunOptions};
-use tandem_core::store::{ConflictRow, LinkRow};
-use tandem_core::{Record, Value};
+use tandem_core::Record;
+use tandem_core::engine::{Category, Choice};
+use tandem_core::store::LinkRow;
 
 use super::{SideArg, output};
 use crate::context::Context;
 use crate::error::{EXIT_OK, config_error};
+use crate::views::conflicts::{self as views, CategoryOut, ConflictOut};
 
 /// `tandem resolve PAIR KEY --take a|b | --merged FILE.json`.
 #[derive(Debug, Args)]
@@ -30,34 +30,6 @@ pub struct ResolveArgs {
     merged: Option<PathBuf>,
 }
 
-/// One field that differs between the sides.
-#[derive(Serialize)]
-struct FieldDiff {
-    field: String,
-    a: Option<serde_json::Value>,
-    b: Option<serde_json::Value>,
-}
-
-/// A pending conflict, as `conflicts --json` prints it.
-#[derive(Serialize)]
-struct ConflictOut {
-    id: i64,
-    run_id: i64,
-    a_key: Option<String>,
-    b_key: Option<String>,
-    a: Option<serde_json::Value>,
-    b: Option<serde_json::Value>,
-    differences: Vec<FieldDiff>,
-}
-
-/// The planned writes of one category, from a dry run.
-#[derive(Serialize)]
-struct CategoryOut {
-    category: Category,
-    count: u64,
-    writes: Vec<PlannedWrite>,
-}
-
 /// Lists a pair's records in `category`.
 pub async fn list(ctx: &Context, pair: &str, category: Category, json: bool) -> anyhow::Result<u8> {
     ctx.manifest.pair(pair)?;
@@ -68,48 +40,10 @@ pub async fn list(ctx: &Context, pair: &str, category: Category, json: bool) -> 
     }
 }
 
-fn differences(row: &ConflictRow) -> Vec<FieldDiff> {
-    let (a, b) = (row.conflict.a.as_ref(), row.conflict.b.as_ref());
-    let mut names: Vec<&String> = a
-        .iter()
-        .chain(b.iter())
-        .flat_map(|r| r.fields.iter().map(|(n, _)| n))
-        .collect();
-    let mut seen = std::collections::HashSet::new();
-    names.retain(|n| seen.insert(*n));
-    names
-        .into_iter()
-        .filter_map(|n| {
-            let (va, vb) = (a.and_then(|r| r.get(n)), b.and_then(|r| r.get(n)));
-            let same = match (va, vb) {
-                (Some(x), Some(y)) => x.same_content(y),
-                (None, None) => true,
-                _ => false,
-            };
-            (!same).then(|| FieldDiff {
-                field: n.clone(),
-                a: va.map(Value::to_json),
-                b: vb.map(Value::to_json),
-            })
-        })
-        .collect()
-}
-
 async fn pending(ctx: &Context, pair: &str, json: bool) -> anyhow::Result<u8> {
-    let rows = ctx.store().await?.conflicts(pair, true).await?;
+    let rows = views::pending(ctx, pair).await?;
     if json {
-        let out: Vec<ConflictOut> = rows
-            .iter()
-            .map(|r| ConflictOut {
-                id: r.id,
-                run_id: r.run_id,
-                a_key: r.conflict.a_key.as_ref().map(|k| k.0.clone()),
-                b_key: r.conflict.b_key.as_ref().map(|k| k.0.clone()),
-                a: r.conflict.a.as_ref().map(output::record_json),
-                b: r.conflict.b.as_ref().map(output::record_json),
-                differences: differences(r),
-            })
-            .collect();
+        let out: Vec<ConflictOut> = rows.iter().map(views::conflict_out).collect();
         output::json(&out)?;
         return Ok(EXIT_OK);
     }
@@ -132,7 +66,7 @@ async fn pending(ctx: &Context, pair: &str, json: bool) -> anyhow::Result<u8> {
             }
         }
         let mut rows = vec![vec!["  field".to_owned(), "a".to_owned(), "b".to_owned()]];
-        for d in differences(r) {
+        for d in views::differences(r) {
             let (a, b) = (r.conflict.a.as_ref(), r.conflict.b.as_ref());
             rows.push(vec![
                 format!("  {}", d.field),
@@ -149,14 +83,7 @@ async fn pending(ctx: &Context, pair: &str, json: bool) -> anyhow::Result<u8> {
 }
 
 async fn disabled(ctx: &Context, pair: &str, json: bool) -> anyhow::Result<u8> {
-    let links: Vec<LinkRow> = ctx
-        .store()
-        .await?
-        .load_links(pair)
-        .await?
-        .into_iter()
-        .filter(|l| l.disabled)
-        .collect();
+    let links: Vec<LinkRow> = views::disabled(ctx, pair).await?;
     if json {
         output::json(&links)?;
         return Ok(EXIT_OK);
@@ -173,38 +100,19 @@ async fn disabled(ctx: &Context, pair: &str, json: bool) -> anyhow::Result<u8> {
 }
 
 async fn planned(ctx: &Context, pair: &str, category: Category, json: bool) -> anyhow::Result<u8> {
-    let setup = ctx.pair(pair).await?;
-    let report = ctx
-        .engine()
-        .await?
-        .run(
-            &setup.config,
-            &setup.a,
-            &setup.b,
-            RunOptions::new().dry_run(true),
-        )
-        .await
-        .with_context(|| format!("dry run of pair {pair}"))?;
-    let writes: Vec<PlannedWrite> = report
-        .plan
-        .into_iter()
-        .filter(|w| w.category == category)
-        .collect();
-    let count = category.count(&report.counts);
+    let report = views::dry_run(ctx, pair).await?;
+    let out: CategoryOut = views::planned(&report, category);
     if json {
-        output::json(&CategoryOut {
-            category,
-            count,
-            writes,
-        })?;
+        output::json(&out)?;
         return Ok(EXIT_OK);
     }
+    let (count, writes) = (out.count, &out.writes);
     say!(
         "pair {pair}: {count} records {} (dry run), {} planned writes",
         category.as_str(),
         writes.len()
     );
-    for w in &writes {
+    for w in writes {
         say!("  {} {} {}", w.side.as_str(), w.action, w.key);
     }
     Ok(EXIT_OK)
@@ -215,17 +123,7 @@ pub async fn resolve(ctx: &Context, args: ResolveArgs) -> anyhow::Result<u8> {
     let setup = ctx.pair(&args.pair).await?;
     let engine = ctx.engine().await?;
     let rows = engine.store().conflicts(&args.pair, true).await?;
-    let has = |k: &Option<tandem_core::Key>| k.as_ref().is_some_and(|k| k.0 == args.key);
-    let row = rows
-        .iter()
-        .find(|r| has(&r.conflict.a_key))
-        .or_else(|| rows.iter().find(|r| has(&r.conflict.b_key)))
-        .ok_or_else(|| {
-            config_error(format!(
-                "pair {}: no pending conflict has key {:?}",
-                args.pair, args.key
-            ))
-        })?;
+    let row = views::find_by_key(&rows, &args.pair, &args.key)?;
     let (choice, what) = match (args.take, &args.merged) {
         (Some(SideArg::A), _) => (Choice::TakeA, "took side a".to_owned()),
         (Some(SideArg::B), _) => (Choice::TakeB, "took side b".to_owned()),
@@ -257,16 +155,5 @@ fn merged_record(path: &PathBuf, key: tandem_core::Key) -> anyhow::Result<Record
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let value: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| config_error(format!("{}: not valid json: {e}", path.display())))?;
-    let serde_json::Value::Object(fields) = value else {
-        return Err(config_error(format!(
-            "{}: expected a json object of field to value",
-            path.display()
-        )));
-    };
-    let mut record = Record::new(key);
-    record.fields = fields
-        .into_iter()
-        .map(|(k, v)| (k, Value::from_json(v)))
-        .collect();
-    Ok(record)
+    views::merged_record(value, key, &path.display().to_string())
 }

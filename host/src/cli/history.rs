@@ -1,24 +1,14 @@
 //! `tandem history` (pages of runs, newest first) and `tandem history show RUN`.
 
-use serde::Serialize;
 use tandem_core::store::{RunRow, RunStatus};
 
 use super::{days, output};
 use crate::context::Context;
 use crate::error::EXIT_OK;
+use crate::views::history::{self, HistoryPage};
 
 /// Errors listed per run under the history table; `history show` lists all.
 const ERRORS_LISTED: usize = 3;
-
-/// One page of history, as `history --json` prints it.
-#[derive(Serialize)]
-struct HistoryPage {
-    page: u64,
-    per_page: u64,
-    pages: u64,
-    total: u64,
-    runs: Vec<RunRow>,
-}
 
 /// A time to the second, without the zone (the table says UTC once).
 fn short_time(ts: jiff::Timestamp) -> String {
@@ -40,22 +30,14 @@ pub async fn list(
     per_page: u64,
     json: bool,
 ) -> anyhow::Result<u8> {
-    if let Some(p) = pair {
-        ctx.manifest.pair(p)?;
-    }
-    let store = ctx.store().await?;
-    let (runs, total) = store.runs(pair, page, per_page).await?;
-    let pages = total.div_ceil(per_page).max(1);
+    let out = history::page(ctx, pair, page, per_page).await?;
     if json {
-        output::json(&HistoryPage {
-            page,
-            per_page,
-            pages,
-            total,
-            runs,
-        })?;
+        output::json(&out)?;
         return Ok(EXIT_OK);
     }
+    let HistoryPage {
+        pages, total, runs, ..
+    } = out;
     say!(
         "page {page} of {pages} ({}, newest first, times in UTC)",
         output::plural(total, "run")
@@ -121,9 +103,7 @@ pub async fn list(
 /// Prints everything about one run: counts per category, errors with
 /// record keys, the days it covered.
 pub async fn show(ctx: &Context, run_id: i64, json: bool) -> anyhow::Result<u8> {
-    let Some(r) = ctx.store().await?.run(run_id).await? else {
-        anyhow::bail!("no run {run_id} in the history");
-    };
+    let r = history::find_run(ctx, run_id).await?;
     if json {
         output::json(&r)?;
         return Ok(EXIT_OK);

@@ -12,12 +12,12 @@ macro_rules! say {
 mod calendar;
 mod check;
 mod conflicts;
-mod days;
 mod history;
 mod links;
 mod output;
 mod plugins;
 mod runs;
+mod schedule;
 mod status;
 mod sync;
 
@@ -28,6 +28,7 @@ use tandem_core::engine::{Category, Mode};
 use tandem_core::store::Side;
 
 use crate::context::Context;
+use crate::views::days;
 
 /// Keeps two systems in step, with connectors loaded as plugins.
 #[derive(Debug, Parser)]
@@ -155,6 +156,17 @@ pub enum Command {
     Disable(links::SideKey),
     /// Turns synchronization of one record back on.
     Enable(links::SideKey),
+    /// Shows or changes when the daemon syncs a pair: the weekly grid of
+    /// one-hour slots, the active toggle and the automatic triggers.
+    Schedule(schedule::ScheduleArgs),
+    /// Runs schedules, automatic triggers and polling for every pair, and
+    /// serves the HTTP API and the web UI, until SIGTERM or Ctrl-C (running
+    /// syncs then stop and roll back).
+    Daemon {
+        /// The address to listen on ([daemon] listen in the manifest, else 127.0.0.1:7420).
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: Option<String>,
+    },
 }
 
 /// `tandem history [PAIR] [--page N] [--per-page 10|20|50]` or `tandem history show RUN`.
@@ -308,6 +320,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Unlink { pair, key } => links::unlink(&ctx, &pair, &key).await,
         Command::Disable(args) => links::set_disabled(&ctx, args, true).await,
         Command::Enable(args) => links::set_disabled(&ctx, args, false).await,
+        Command::Schedule(args) => schedule::schedule(&ctx, args).await,
+        Command::Daemon { listen } => crate::daemon::run(ctx, listen).await,
     }
 }
 
@@ -399,6 +413,31 @@ mod tests {
             ok(&["tandem", "calendar", "p", "--month", "2024-8"]),
             Err(2)
         );
+    }
+
+    #[test]
+    fn schedule_and_daemon_parse() {
+        let cli = Cli::try_parse_from([
+            "tandem",
+            "schedule",
+            "p",
+            "set",
+            "--hours",
+            "Mon-Fri 08-18",
+            "--hours",
+            "Sat 10",
+            "--every",
+            "15",
+            "--after-change",
+            "true",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Command::Schedule(_)));
+        assert!(Cli::try_parse_from(["tandem", "schedule", "p"]).is_ok());
+        assert!(Cli::try_parse_from(["tandem", "schedule", "p", "reset"]).is_ok());
+        assert!(Cli::try_parse_from(["tandem", "schedule", "p", "set", "--every", "x"]).is_err());
+        let cli = Cli::try_parse_from(["tandem", "daemon", "--listen", "127.0.0.1:0"]).unwrap();
+        assert!(matches!(cli.command, Command::Daemon { listen: Some(_) }));
     }
 
     #[test]

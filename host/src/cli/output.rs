@@ -2,9 +2,9 @@
 
 use anyhow::Context as _;
 use serde::Serialize;
+use tandem_core::Value;
 use tandem_core::engine::Category;
 use tandem_core::store::{RunCounts, RunError};
-use tandem_core::{Record, Value};
 
 /// Prints a value as pretty JSON on stdout.
 pub fn json(value: &impl Serialize) -> anyhow::Result<()> {
@@ -94,16 +94,6 @@ pub fn run_error(e: &RunError) -> String {
     } else {
         format!("{}: {}", place.join(", "), e.message)
     }
-}
-
-/// A record's fields as a JSON object (values converted with `Value::to_json`).
-pub fn record_json(record: &Record) -> serde_json::Value {
-    let fields = record
-        .fields
-        .iter()
-        .map(|(n, v)| (n.clone(), v.to_json()))
-        .collect();
-    serde_json::Value::Object(fields)
 }
 
 /// A value for a table cell: text quoted, null as `null`.

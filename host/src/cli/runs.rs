@@ -1,33 +1,23 @@
 //! Acting on runs: `tandem stop`, `tandem undo` and `tandem recover`.
 
-use std::collections::HashSet;
-
-use anyhow::anyhow;
 use serde::Serialize;
 use tandem_core::Error;
 use tandem_core::engine::OnCrash;
-use tandem_core::store::{DayStatus, RunRow, RunStatus};
+use tandem_core::store::{RunRow, RunStatus};
 
 use super::output;
 use crate::context::Context;
 use crate::error::{EXIT_FAILED, EXIT_OK};
+use crate::views::history;
 
 /// Keys an undo lists; the rest are counted.
 const KEYS_LISTED: usize = 20;
-
-async fn find_run(ctx: &Context, run_id: i64) -> anyhow::Result<RunRow> {
-    ctx.store()
-        .await?
-        .run(run_id)
-        .await?
-        .ok_or_else(|| anyhow!("no run {run_id} in the history"))
-}
 
 /// Asks a running run (in this or another process) to stop: it stops at
 /// its next batch, rolls its targets back and ends `stopped`. Exit 1 when
 /// the run is not running.
 pub async fn stop(ctx: &Context, run_id: i64) -> anyhow::Result<u8> {
-    let run = find_run(ctx, run_id).await?;
+    let run = history::find_run(ctx, run_id).await?;
     let store = ctx.store().await?;
     if store.request_stop(run_id).await? {
         say!(
@@ -48,60 +38,12 @@ pub async fn stop(ctx: &Context, run_id: i64) -> anyhow::Result<u8> {
     Ok(EXIT_FAILED)
 }
 
-/// What an undo restored, as `undo --json` prints it.
-#[derive(Serialize)]
-struct UndoOut {
-    pair: String,
-    undone: i64,
-    run_id: i64,
-    restored_a: u64,
-    restored_b: u64,
-    /// Records the run created, now deleted again.
-    deleted: Vec<String>,
-    /// Records put back as they were before the run.
-    restored: Vec<String>,
-    /// Days the run synced, not synced any more.
-    days: Vec<jiff::civil::Date>,
-}
-
 /// Restores the targets to their state before a run, from its journal.
 /// Refuses (exit 1) when later runs changed the same records, unless
 /// `force`.
 pub async fn undo(ctx: &Context, run_id: i64, force: bool, json: bool) -> anyhow::Result<u8> {
-    let run = find_run(ctx, run_id).await?;
-    let setup = ctx.pair(&run.pair).await?;
-    let engine = ctx.engine().await?;
-    let journal = engine.store().journal(run_id).await?;
-    let report = engine
-        .undo(&setup.config, &setup.a, &setup.b, run_id, force)
-        .await?;
-    // The first before-image of a key is what was put back.
-    let mut seen = HashSet::new();
-    let (mut deleted, mut restored) = (Vec::new(), Vec::new());
-    for e in &journal {
-        if seen.insert((e.side, e.key.clone())) {
-            let name = format!("{} {}", e.side.as_str(), e.key);
-            match e.before {
-                Some(_) => restored.push(name),
-                None => deleted.push(name),
-            }
-        }
-    }
-    let out = UndoOut {
-        pair: run.pair.clone(),
-        undone: run_id,
-        run_id: report.run_id,
-        restored_a: report.restored[0],
-        restored_b: report.restored[1],
-        deleted,
-        restored,
-        days: run
-            .days
-            .iter()
-            .filter(|d| d.status == DayStatus::Synced)
-            .map(|d| d.day)
-            .collect(),
-    };
+    let out = history::undo(ctx, run_id, force).await?;
+    let setup = ctx.pair(&out.pair).await?;
     if json {
         output::json(&out)?;
         return Ok(EXIT_OK);

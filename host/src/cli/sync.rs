@@ -59,22 +59,7 @@ impl SyncArgs {
     /// The days to sync for a pair, if the command names any. They need a
     /// day ledger; a month runs up to today in the pair's time zone.
     fn period(&self, pair: &PairConfig) -> anyhow::Result<Option<Period>> {
-        let period = match (self.day, self.month, self.from, self.to) {
-            (Some(day), ..) => Period::day(day),
-            (_, Some(month), ..) => days::month_up_to_today(month, days::today(&pair.day_zone()))?,
-            (_, _, Some(from), Some(to)) if from > to => {
-                return Err(config_error(format!("--from {from} is after --to {to}")));
-            }
-            (_, _, Some(from), Some(to)) => Period { from, to },
-            _ => return Ok(None),
-        };
-        if pair.ledger.is_none() {
-            return Err(config_error(format!(
-                "pair {} has no day ledger, so it cannot be synced by day: set ledger = {{ field = \"...\" }} in [pairs.{}]",
-                pair.name, pair.name
-            )));
-        }
-        Ok(Some(period))
+        days::period(pair, self.day, self.month, self.from.zip(self.to))
     }
 
     /// Whether days already synced are synced again.

@@ -31,9 +31,11 @@
 //! Secrets are given by reference (`password_env = "VAR"`,
 //! `token_file = "path"`) and resolved only when an endpoint is opened.
 
+mod daemon;
 mod errors;
 mod paths;
 mod raw;
+mod schedule;
 mod secrets;
 #[cfg(test)]
 mod tests;
@@ -46,7 +48,9 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use tandem_core::engine::PairConfig;
 
+pub use daemon::{DEFAULT_LISTEN, DaemonConfig, Role, TokenConfig, TokenSecret};
 pub use paths::{exe_dir, find_library};
+pub use schedule::{DAYS, Grid, Schedule, Triggers, duration_text, parse_duration};
 pub use secrets::{Lookup, ProcessEnv};
 
 use crate::error::config_error;
@@ -69,6 +73,8 @@ pub struct Manifest {
     pub pairs: BTreeMap<String, PairEntry>,
     /// The store URL, a relative SQLite path made absolute.
     pub store_url: String,
+    /// `[daemon]`: listen address, polling interval, API tokens.
+    pub daemon: DaemonConfig,
 }
 
 /// `[endpoints.NAME]`: a plugin and the connector's configuration. The
@@ -109,6 +115,9 @@ pub struct PairEntry {
     pub b: String,
     /// Entities, mapping, filters, mode, resolver, guards.
     pub config: PairConfig,
+    /// `[pairs.NAME.schedule]`: when the daemon syncs it (what a reset
+    /// returns to).
+    pub schedule: Schedule,
 }
 
 impl Manifest {
@@ -137,7 +146,10 @@ impl Manifest {
         Self::check(raw, file, dir).map_err(config_error)
     }
 
-    fn check(raw: raw::RawManifest, file: String, dir: PathBuf) -> Result<Manifest, String> {
+    fn check(mut raw: raw::RawManifest, file: String, dir: PathBuf) -> Result<Manifest, String> {
+        let daemon = std::mem::take(&mut raw.daemon)
+            .into_config()
+            .map_err(|e| format!("{file}: {e}"))?;
         let mut endpoints = BTreeMap::new();
         for (name, mut table) in raw.endpoints {
             let plugin = match table.remove("type") {
@@ -177,7 +189,7 @@ impl Manifest {
             );
         }
         let mut pairs = BTreeMap::new();
-        for (name, section) in raw.pairs {
+        for (name, mut section) in raw.pairs {
             for (key, endpoint) in [("a", &section.a), ("b", &section.b)] {
                 if !endpoints.contains_key(endpoint) {
                     return Err(format!(
@@ -186,11 +198,25 @@ impl Manifest {
                 }
             }
             let (a, b) = (section.a.clone(), section.b.clone());
+            let schedule = section
+                .schedule
+                .take()
+                .unwrap_or_default()
+                .into_schedule()
+                .map_err(|m| format!("{file}: pairs.{name}.{m}"))?;
             let config = section
                 .into_config(&name)
                 .map_err(|m| format!("{file}: pairs.{name}.{m}"))?;
             config.validate().map_err(|e| format!("{file}: {e}"))?;
-            pairs.insert(name, PairEntry { a, b, config });
+            pairs.insert(
+                name,
+                PairEntry {
+                    a,
+                    b,
+                    config,
+                    schedule,
+                },
+            );
         }
         let store_url = paths::store_url(&raw.store.url, &dir);
         Ok(Manifest {
@@ -200,6 +226,7 @@ impl Manifest {
             endpoints,
             pairs,
             store_url,
+            daemon,
         })
     }
 

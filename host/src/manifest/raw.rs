@@ -25,6 +25,9 @@ pub struct RawManifest {
     /// The state store.
     #[serde(default)]
     pub store: StoreSection,
+    /// `tandem daemon`: listen address, polling, API tokens.
+    #[serde(default)]
+    pub daemon: super::daemon::DaemonSection,
 }
 
 /// `[store]`.
@@ -95,6 +98,9 @@ pub struct PairSection {
     /// (the default: continue from the last commit) or `rollback` (restore
     /// the targets from the run's journal first).
     pub on_crash: Option<String>,
+    /// When `tandem daemon` syncs the pair: the weekly grid and the
+    /// automatic triggers.
+    pub schedule: Option<super::schedule::ScheduleSection>,
 }
 
 /// `{ fields = [...] }` of `match`, or the name `"key"`.

@@ -10,17 +10,19 @@
 //! - [`datawatcher`]: the Data Watcher feed.
 //! - [`dataverse`]: Dynamics 365 / Dataverse Web API.
 //! - [`graph`]: Microsoft Graph SharePoint list items.
+//! - [`salesforce`]: Salesforce REST.
 //!
 //! Each simulator module has `start()` for tests (a random port), and
 //! `Args` and `run` for the `tandem-sim` command.
 #![warn(missing_docs)]
 
 pub mod cli;
-pub mod datawatcher;
 pub mod dataverse;
+pub mod datawatcher;
 pub mod faults;
 pub mod graph;
 pub mod oauth;
+pub mod salesforce;
 pub mod server;
 
 pub use faults::Faults;

@@ -5,7 +5,7 @@
 //! its match arm.
 
 use clap::{Parser, Subcommand};
-use tandem_sim::{datawatcher, dataverse, graph, oauth};
+use tandem_sim::{dataverse, datawatcher, graph, oauth, salesforce};
 
 /// Protocol simulators for Tandem's HTTP connectors (127.0.0.1 only).
 #[derive(Debug, Parser)]
@@ -23,6 +23,8 @@ enum Command {
     Dataverse(dataverse::Args),
     /// Microsoft Graph SharePoint list items, with its token endpoint.
     Graph(graph::Args),
+    /// Salesforce REST with demo accounts, with its token endpoint.
+    Salesforce(salesforce::Args),
     /// The Microsoft identity platform token endpoint alone.
     Token(oauth::Args),
 }
@@ -38,6 +40,7 @@ async fn main() -> std::process::ExitCode {
         Command::Datawatcher(args) => datawatcher::run(args).await,
         Command::Dataverse(args) => dataverse::run(args).await,
         Command::Graph(args) => graph::run(args).await,
+        Command::Salesforce(args) => salesforce::run(args).await,
         Command::Token(args) => oauth::run(args).await,
     };
     match result {

@@ -14,7 +14,7 @@
 
 mod batch;
 mod delta;
-mod odata;
+pub(crate) mod odata;
 mod store;
 
 use std::sync::{Arc, Mutex, MutexGuard};

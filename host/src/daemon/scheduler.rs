@@ -185,9 +185,20 @@ async fn tick(d: &Arc<Daemon>, name: &str, mem: &mut Memory) -> anyhow::Result<(
         ..Default::default()
     };
     tracing::info!(pair = name, trigger, "automatic sync");
+    let newest = recent.first().map_or(0, |r| r.id);
     match d.start_sync(name, req).await {
         Ok(_) | Err(StartError::Busy(_)) | Err(StartError::ShuttingDown) => Ok(()),
-        Err(StartError::Failed(e)) => Err(e),
+        Err(StartError::Failed(e)) => {
+            // A run that failed is in the history (skip_after_error sees
+            // it); a sync that could not start is tried again later.
+            let (latest, _) = store.runs(Some(name), 1, 1).await?;
+            if latest.first().is_some_and(|r| r.id > newest) {
+                tracing::warn!(pair = name, "automatic sync failed: {e:#}");
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }
     }
 }
 

@@ -22,6 +22,18 @@ pub(crate) struct Db {
     pub schema: String,
 }
 
+/// Creates the folder of a SQLite database file, so a new database can be
+/// made in a new folder (SQLite creates the file, not its folder).
+fn create_folder(url: &str) {
+    let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or(path);
+    if let Some(parent) = std::path::Path::new(path).parent()
+        && !parent.as_os_str().is_empty()
+    {
+        let _ = std::fs::create_dir_all(parent);
+    }
+}
+
 impl Db {
     /// Connects; a failure names the URL without its password.
     pub async fn connect(settings: &Settings) -> Result<Db> {
@@ -37,6 +49,7 @@ impl Db {
                     options.max_connections(1);
                 } else {
                     options.max_connections(4);
+                    create_folder(&settings.url);
                 }
                 options.map_sqlx_sqlite_opts(|o| {
                     o.create_if_missing(true)

@@ -40,6 +40,56 @@ pub async fn list(ctx: &Context, pair: &str, category: Category, json: bool) -> 
     }
 }
 
+/// Lists a pair's resolved conflicts, newest first, with how each was
+/// resolved and the version that lost.
+pub async fn resolved(ctx: &Context, pair: &str, json: bool) -> anyhow::Result<u8> {
+    ctx.manifest.pair(pair)?;
+    let engine = ctx.engine().await?;
+    let mut rows: Vec<_> = engine
+        .store()
+        .conflicts(pair, false)
+        .await?
+        .into_iter()
+        .filter(|c| c.status == tandem_core::store::ConflictStatus::Resolved)
+        .collect();
+    rows.reverse();
+    if json {
+        output::json(&rows)?;
+        return Ok(EXIT_OK);
+    }
+    say!(
+        "pair {pair}: {}",
+        output::plural(rows.len() as u64, "resolved conflict")
+    );
+    for r in &rows {
+        let key = |k: &Option<tandem_core::Key>| k.as_ref().map_or("-".to_owned(), |k| k.0.clone());
+        let how = match &r.resolution {
+            Some(tandem_core::Resolution::TakeA) => "took a".to_owned(),
+            Some(tandem_core::Resolution::TakeB) => "took b".to_owned(),
+            Some(tandem_core::Resolution::Merged(_)) => "merged".to_owned(),
+            Some(tandem_core::Resolution::Skip) => "skipped".to_owned(),
+            _ => "closed (both sides came to agree)".to_owned(),
+        };
+        say!(
+            "conflict {} (a key {}, b key {}), run {}: {how}, by {}",
+            r.id,
+            key(&r.conflict.a_key),
+            key(&r.conflict.b_key),
+            r.run_id,
+            r.resolved_by.as_deref().unwrap_or("-")
+        );
+        if let Some(loser) = &r.loser {
+            let fields: Vec<String> = loser
+                .fields
+                .iter()
+                .map(|(n, v)| format!("{n}={}", output::cell(Some(v))))
+                .collect();
+            say!("  lost: {}", fields.join(", "));
+        }
+    }
+    Ok(EXIT_OK)
+}
+
 async fn pending(ctx: &Context, pair: &str, json: bool) -> anyhow::Result<u8> {
     let rows = views::pending(ctx, pair).await?;
     if json {

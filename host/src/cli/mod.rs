@@ -131,6 +131,10 @@ pub enum Command {
         /// others from a dry run.
         #[arg(long, value_enum, default_value = "conflict")]
         category: CategoryArg,
+        /// Conflicts already resolved (by the pair's resolver or a person),
+        /// with the version that lost, instead of the pending ones.
+        #[arg(long, conflicts_with = "category")]
+        resolved: bool,
         #[command(flatten)]
         json: Json,
     },
@@ -312,8 +316,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Recover { pair, json } => runs::recover(&ctx, pair.as_deref(), json.json).await,
         Command::Conflicts {
             pair,
+            resolved: true,
+            json,
+            ..
+        } => conflicts::resolved(&ctx, &pair, json.json).await,
+        Command::Conflicts {
+            pair,
             category,
             json,
+            ..
         } => conflicts::list(&ctx, &pair, category.into(), json.json).await,
         Command::Resolve(args) => conflicts::resolve(&ctx, args).await,
         Command::Link { pair, a_key, b_key } => links::link(&ctx, &pair, &a_key, &b_key).await,

@@ -15,6 +15,7 @@
 mod batch;
 mod delta;
 pub(crate) mod odata;
+mod ops;
 mod store;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -116,6 +117,18 @@ impl DataverseSim {
         self.org()
             .tables
             .insert(set.to_owned(), Table::new(logical, id_col, keys));
+        self
+    }
+
+    /// Declares the columns of a table (the key and id columns need not be
+    /// named): writing another one is an error, as on Dataverse. Without
+    /// it any column may be written.
+    pub fn columns(&self, set: &str, columns: &[&str]) -> &Self {
+        if let Some(t) = self.org().tables.get_mut(set) {
+            let mut all: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+            all.extend(t.alt_keys.iter().flatten().cloned());
+            t.columns = Some(all);
+        }
         self
     }
 

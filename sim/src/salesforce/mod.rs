@@ -129,10 +129,23 @@ impl SalesforceSim {
     /// Creates or updates the record whose external id `ext` is `value`
     /// (a user's edit); returns its id.
     pub fn put(&self, object: &str, ext: &str, value: &str, fields: Value) -> String {
+        self.put_at(object, ext, value, fields, store::now())
+    }
+
+    /// Like [`SalesforceSim::put`], with the `SystemModstamp` given (a
+    /// change stamped at that time, or several sharing one stamp).
+    pub fn put_at(
+        &self,
+        object: &str,
+        ext: &str,
+        value: &str,
+        fields: Value,
+        at: jiff::Timestamp,
+    ) -> String {
         let fields = fields.as_object().cloned().unwrap_or_default();
         let (id, _) = self
             .org()
-            .upsert(object, ext, value, &fields, store::now())
+            .upsert(object, ext, value, &fields, at)
             .unwrap_or_else(|(c, m)| panic!("put into {object}: {c}: {m}"));
         id
     }
@@ -176,10 +189,11 @@ impl SalesforceSim {
     }
 
     /// Empties the recycle bin and purges the log of deletes up to now:
-    /// `getDeleted` then says the earliest date available is now.
+    /// `getDeleted` then says the earliest date available is the next
+    /// minute (after every purged delete).
     pub fn purge_deletes(&self) -> &Self {
         let mut org = self.org();
-        org.earliest_deleted = store::minute(store::now());
+        org.earliest_deleted = store::minute(store::now()) + jiff::SignedDuration::from_mins(1);
         for o in org.objects.values_mut() {
             o.records.retain(|_, r| !r.deleted);
             o.deleted_log.clear();

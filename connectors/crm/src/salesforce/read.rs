@@ -245,7 +245,8 @@ async fn check_deletes(
         .earliest_date_available
         .as_deref()
         .and_then(parse_time);
-    if let Some(earliest) = earliest.filter(|e| *e > from) {
+    // Deletes at or before the earliest date available may be gone.
+    if let Some(earliest) = earliest.filter(|e| *e >= from) {
         return Err(cursor::expired(
             &entity.name,
             format!(

@@ -63,6 +63,26 @@ async fn a_429_storm_is_ridden_out_honouring_retry_after() {
 }
 
 #[tokio::test]
+async fn incremental_reads_page_through_the_delta_link() {
+    let sim = sim_with(5).await;
+    let crm = connector(&sim);
+    let (changes, cursor) = read_all(&crm, ReadRequest::full("accounts").with_batch_size(2))
+        .await
+        .unwrap();
+    assert_eq!(changes.len(), 5);
+    for k in ["A-000", "A-002", "A-004"] {
+        sim.put("accounts", k, json!({"name": "changed"}));
+    }
+    let since = ReadRequest::since("accounts", cursor.unwrap()).with_batch_size(2);
+    let (changes, next) = read_all(&crm, since).await.unwrap();
+    assert_eq!(keys(&changes).0, ["A-000", "A-002", "A-004"]);
+    let (changes, _) = read_all(&crm, ReadRequest::since("accounts", next.unwrap()))
+        .await
+        .unwrap();
+    assert!(changes.is_empty(), "{changes:?}");
+}
+
+#[tokio::test]
 async fn a_token_that_expires_mid_run_is_fetched_again() {
     let sim = sim_with(30).await;
     let crm = connector(&sim);
@@ -131,10 +151,10 @@ async fn deleted_rows_lead_to_a_full_reconcile() {
     // A row that leaves the set is reported with reason "changed".
     assert!(sim.leave("accounts", "A-004"));
     sim.put("accounts", "A-005", json!({"name": "changed too"}));
+    // Pages of one row: the deletions come last, two pages after the change.
     let cursor = w.engine.store().cursor("crm_sql", Side::A).await.unwrap();
-    let err = read_all(&w.crm, ReadRequest::since("accounts", cursor.unwrap()))
-        .await
-        .unwrap_err();
+    let since = ReadRequest::since("accounts", cursor.unwrap()).with_batch_size(1);
+    let err = read_all(&w.crm, since).await.unwrap_err();
     assert!(
         matches!(&err, Error::CursorExpired { message, .. } if message.contains("2 rows were deleted")),
         "{err}"
@@ -198,6 +218,7 @@ async fn a_change_set_that_fails_partway_writes_nothing_and_names_the_key() {
     ];
     let err = write(&crm, "accounts", changes).await.unwrap_err();
     let shown = err.to_string();
+    assert!(shown.contains("(request id "), "{shown}");
     assert!(
         matches!(
             err,

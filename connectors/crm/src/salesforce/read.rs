@@ -72,13 +72,15 @@ pub(super) async fn read(
         .try_next()
         .await?
         .ok_or_else(|| Error::other(CONNECTOR, "a query returned no page"))?;
-    let (after, deleted_from) = match state {
-        Some(s) => s,
+    let (after, deleted_from, floor) = match state {
+        Some((after, deleted_from)) => (after, deleted_from, None),
         // Deletes made from a little before the full read on are checked
-        // by the next read.
+        // by the next read; a full read that finds no rows makes the next
+        // one start from there too (not from the beginning of time).
         None => {
             let answered = first.date.unwrap_or_else(jiff::Timestamp::now);
-            (None, answered - jiff::SignedDuration::from_mins(5))
+            let from = answered - jiff::SignedDuration::from_mins(5);
+            (None, from, Some((from, String::new())))
         }
     };
     let reader = Reader {
@@ -89,6 +91,7 @@ pub(super) async fn read(
         cursor_fields,
         skip: after.clone(),
         after,
+        floor,
         deleted_from,
         batch_size: request.batch_size.max(1),
         ready: VecDeque::new(),
@@ -108,6 +111,8 @@ struct Reader {
     skip: Option<(jiff::Timestamp, String)>,
     /// The last position read.
     after: Option<(jiff::Timestamp, String)>,
+    /// Where the next read starts when this one reads no rows.
+    floor: Option<(jiff::Timestamp, String)>,
     deleted_from: jiff::Timestamp,
     batch_size: usize,
     ready: VecDeque<Batch>,
@@ -140,7 +145,7 @@ impl Reader {
                 None => {
                     self.done = true;
                     let state = State {
-                        after: self.after.clone(),
+                        after: self.after.clone().or_else(|| self.floor.clone()),
                         deleted_from: self.deleted_from,
                     };
                     let c = cursor::encode(&self.entity.name, self.cursor_fields.as_deref(), state);

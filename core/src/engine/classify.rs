@@ -7,175 +7,19 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde::{Deserialize, Serialize};
-
 use super::days::{DayRole, DayScope};
+pub use super::decision::{BaseChange, Category, ConflictNote, Decision, Write};
 use super::index::LinkIndex;
 use super::pair::{Mode, PairConfig};
+use super::rules::{apply_resolution, one_way, present, stored_hash};
 use crate::merge::three_way;
 use crate::record::{Key, Record};
 use crate::resolve::{Conflict, Resolution, Resolver};
 use crate::store::{RunCounts, Side};
 
-/// The category a record is in for a run (CleanManager's sync window, plus
-/// changed on one side and merged).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Category {
-    /// Linked, changed on both sides differently.
-    Conflict,
-    /// Unlinked at the start of the run: paired or imported.
-    New,
-    /// Linked, gone on a side.
-    Deleted,
-    /// Sync switched off for it.
-    Disabled,
-    /// The same on both sides.
-    Synchronized,
-    /// Inactive by the pair's rule: shown, not synced.
-    Inactive,
-    /// Changed on side A only.
-    ChangedA,
-    /// Changed on side B only.
-    ChangedB,
-    /// Changed on both sides in different fields, merged.
-    Merged,
-}
-
-impl Category {
-    /// Every category.
-    pub const ALL: [Category; 9] = [
-        Category::Conflict,
-        Category::New,
-        Category::Deleted,
-        Category::Disabled,
-        Category::Synchronized,
-        Category::Inactive,
-        Category::ChangedA,
-        Category::ChangedB,
-        Category::Merged,
-    ];
-
-    /// The category's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Conflict => "conflict",
-            Category::New => "new",
-            Category::Deleted => "deleted",
-            Category::Disabled => "disabled",
-            Category::Synchronized => "synchronized",
-            Category::Inactive => "inactive",
-            Category::ChangedA => "changed_a",
-            Category::ChangedB => "changed_b",
-            Category::Merged => "merged",
-        }
-    }
-
-    /// Parses a category name.
-    pub fn parse(s: &str) -> Option<Category> {
-        Category::ALL.into_iter().find(|c| c.as_str() == s)
-    }
-
-    /// The count of this category in run counts.
-    pub fn count(self, c: &RunCounts) -> u64 {
-        match self {
-            Category::Conflict => c.conflict,
-            Category::New => c.new,
-            Category::Deleted => c.deleted,
-            Category::Disabled => c.disabled,
-            Category::Synchronized => c.synchronized,
-            Category::Inactive => c.inactive,
-            Category::ChangedA => c.changed_a,
-            Category::ChangedB => c.changed_b,
-            Category::Merged => c.merged,
-        }
-    }
-
-    fn bump(self, c: &mut RunCounts) {
-        let slot = match self {
-            Category::Conflict => &mut c.conflict,
-            Category::New => &mut c.new,
-            Category::Deleted => &mut c.deleted,
-            Category::Disabled => &mut c.disabled,
-            Category::Synchronized => &mut c.synchronized,
-            Category::Inactive => &mut c.inactive,
-            Category::ChangedA => &mut c.changed_a,
-            Category::ChangedB => &mut c.changed_b,
-            Category::Merged => &mut c.merged,
-        };
-        *slot += 1;
-    }
-}
-
-/// A write to one side, in the pair's field names.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Write {
-    /// Upsert this record; its key is the key on the written side (or, for
-    /// a record new there, the proposed key).
-    Upsert(Record),
-    /// Delete the record with this key.
-    Delete(Key),
-}
-
-/// What becomes of a link's stored base.
-#[derive(Debug, Clone, PartialEq)]
-pub enum BaseChange {
-    /// Leave it as it is.
-    Keep,
-    /// The sides now hold this content.
-    Set {
-        /// Content hash of side A.
-        hash_a: u64,
-        /// Content hash of side B.
-        hash_b: u64,
-        /// The synchronized record, for later field merges.
-        record: Record,
-    },
-    /// The record is gone on both sides: drop the link.
-    Remove,
-}
-
-/// A conflict to record: queued for a person, or resolved with the losing
-/// version kept.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConflictNote {
-    /// Both versions and the base.
-    pub conflict: Conflict,
-    /// `None` while it waits for a person.
-    pub resolution: Option<Resolution>,
-    /// The version that lost, for resolutions that took one side.
-    pub loser: Option<Record>,
-}
-
-/// What the run does about one record.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Decision {
-    /// Its category.
-    pub category: Category,
-    /// The link's position in the index; `None` for a record unlinked at
-    /// the start of the run.
-    pub link: Option<u32>,
-    /// The key on side A (the proposed key when it is created there).
-    pub a_key: Option<Key>,
-    /// The key on side B (likewise).
-    pub b_key: Option<Key>,
-    /// The write to side A.
-    pub write_a: Option<Write>,
-    /// The write to side B.
-    pub write_b: Option<Write>,
-    /// What becomes of the stored base.
-    pub base: BaseChange,
-    /// A conflict to record.
-    pub conflict: Option<ConflictNote>,
-    /// A pending conflict that this decision closes.
-    pub closes: Option<i64>,
-    /// The day of the record's event time, for pairs with a day ledger.
-    pub day: Option<jiff::civil::Date>,
-}
-
 /// One side of a link this run.
 #[derive(Clone, Copy)]
-enum Now<'r> {
+pub(super) enum Now<'r> {
     Same(Option<&'r Record>),
     Changed(&'r Record, u64),
     Gone,
@@ -214,13 +58,6 @@ pub struct Classifier<'a> {
     counts: RunCounts,
     decisions: Vec<Decision>,
     deletes: [u64; 2],
-}
-
-fn other(side: Side) -> Side {
-    match side {
-        Side::A => Side::B,
-        Side::B => Side::A,
-    }
 }
 
 impl<'a> Classifier<'a> {
@@ -336,7 +173,7 @@ impl<'a> Classifier<'a> {
 
     /// The side that is streamed after the prefetched one.
     pub fn streamed_side(&self) -> Side {
-        other(self.prefetched_side)
+        self.prefetched_side.other()
     }
 
     /// Takes in one record of the prefetched side (in the pair's names).
@@ -853,125 +690,5 @@ impl<'a> Classifier<'a> {
         if !trivial {
             self.decisions.push(d);
         }
-    }
-}
-
-fn present(n: Now<'_>) -> Option<&Record> {
-    match n {
-        Now::Same(r) => r,
-        Now::Changed(r, _) => Some(r),
-        Now::Gone => None,
-    }
-}
-
-fn stored_hash(links: &LinkIndex, i: u32, side: Side) -> Option<u64> {
-    let row = links.row(i);
-    match side {
-        Side::A => row.hash_a,
-        Side::B => row.hash_b,
-    }
-}
-
-/// One-way: `src` is authoritative, `dst` receives. With `restore`, the
-/// destination's own changes are replaced by the source's version.
-fn one_way(d: &mut Decision, src: Now<'_>, dst: Now<'_>, src_side: Side, restore: bool) {
-    let dst_side = other(src_side);
-    let dst_key = match dst_side {
-        Side::A => d.a_key.clone(),
-        Side::B => d.b_key.clone(),
-    };
-    let (changed_src, changed_dst) = match src_side {
-        Side::A => (Category::ChangedA, Category::ChangedB),
-        Side::B => (Category::ChangedB, Category::ChangedA),
-    };
-    let mut write = None;
-    match (src, dst) {
-        (Now::Changed(r, h), _) => {
-            d.category = changed_src;
-            write = Some(Write::Upsert(r.clone()));
-            d.base = BaseChange::Set {
-                hash_a: h,
-                hash_b: h,
-                record: r.clone(),
-            };
-        }
-        (Now::Gone, Now::Gone) => {
-            d.category = Category::Deleted;
-            d.base = BaseChange::Remove;
-        }
-        (Now::Gone, _) => {
-            d.category = Category::Deleted;
-            write = dst_key.map(Write::Delete);
-            d.base = BaseChange::Remove;
-        }
-        (Now::Same(_), Now::Same(_)) => {}
-        (Now::Same(r), Now::Changed(..)) | (Now::Same(r), Now::Gone) => {
-            d.category = if matches!(dst, Now::Gone) {
-                Category::Deleted
-            } else {
-                changed_dst
-            };
-            if let (true, Some(r)) = (restore, r) {
-                let h = r.content_hash();
-                write = Some(Write::Upsert(r.clone()));
-                d.base = BaseChange::Set {
-                    hash_a: h,
-                    hash_b: h,
-                    record: r.clone(),
-                };
-            }
-        }
-    }
-    match dst_side {
-        Side::A => d.write_a = write,
-        Side::B => d.write_b = write,
-    }
-}
-
-fn apply_resolution(
-    d: &mut Decision,
-    resolution: &Resolution,
-    a: Option<&Record>,
-    b: Option<&Record>,
-) {
-    let take = |d: &mut Decision, winner: Option<&Record>, to: Side| {
-        let key = match to {
-            Side::A => d.a_key.clone(),
-            Side::B => d.b_key.clone(),
-        };
-        let write = match winner {
-            Some(r) => {
-                let h = r.content_hash();
-                d.base = BaseChange::Set {
-                    hash_a: h,
-                    hash_b: h,
-                    record: r.clone(),
-                };
-                Some(Write::Upsert(r.clone()))
-            }
-            None => {
-                d.base = BaseChange::Remove;
-                key.map(Write::Delete)
-            }
-        };
-        match to {
-            Side::A => d.write_a = write,
-            Side::B => d.write_b = write,
-        }
-    };
-    match resolution {
-        Resolution::TakeA => take(d, a, Side::B),
-        Resolution::TakeB => take(d, b, Side::A),
-        Resolution::Merged(m) => {
-            let h = m.content_hash();
-            d.write_a = Some(Write::Upsert(m.clone()));
-            d.write_b = Some(Write::Upsert(m.clone()));
-            d.base = BaseChange::Set {
-                hash_a: h,
-                hash_b: h,
-                record: m.clone(),
-            };
-        }
-        Resolution::Skip | Resolution::Defer => {}
     }
 }

@@ -3,11 +3,13 @@
 
 mod classify;
 mod days;
+mod decision;
 mod index;
 mod manual;
 mod pair;
 mod read;
 mod recover;
+mod rules;
 mod run;
 mod state;
 mod write;

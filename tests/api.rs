@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use tandem_e2e::Sandbox;
 use tandem_e2e::daemon::DaemonProcess;
-use tandem_e2e::{Sandbox, plugin};
 
 const ADMIN: &str = "admin-s3cret";
 const VIEWER: &str = "viewer-s3cret";
@@ -27,19 +27,7 @@ fn sha256_hex(text: &str) -> String {
 fn manifest() -> String {
     format!(
         r#"
-[plugins]
-file = "{file}"
-
-[endpoints.src]
-type = "file"
-path = "events.csv"
-key = ["id"]
-
-[endpoints.dst]
-type = "file"
-path = "out.csv"
-key = ["id"]
-
+{endpoints}
 [endpoints.bigsrc]
 type = "file"
 path = "big.csv"
@@ -62,15 +50,7 @@ type = "file"
 path = "right.csv"
 key = ["id"]
 
-[pairs.events]
-a = "src"
-b = "dst"
-a_entity = "events"
-b_entity = "out"
-mode = "send"
-max_delete = 100
-ledger = {{ field = "time", time_zone = "Europe/Rome" }}
-
+{events}
 [pairs.events.schedule]
 grid = ["Mon-Fri 08-18"]
 active = false
@@ -106,7 +86,8 @@ hash = "sha256:{admin}"
 role = "viewer"
 token_env = "WALL_TOKEN"
 "#,
-        file = plugin("tandem_connector_file").display(),
+        endpoints = tandem_e2e::events_endpoints(),
+        events = tandem_e2e::EVENTS_PAIR,
         admin = sha256_hex(ADMIN),
     )
 }

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use tandem_e2e::Sandbox;
 use tandem_e2e::daemon::{DaemonProcess, call, free_port};
-use tandem_e2e::{Sandbox, plugin};
 
 const ADMIN: &str = "ui-admin-token";
 const VIEWER: &str = "ui-viewer-token";
@@ -54,28 +54,8 @@ fn manifest() -> String {
         .collect();
     format!(
         r#"
-[plugins]
-file = "{file}"
-
-[endpoints.src]
-type = "file"
-path = "events.csv"
-key = ["id"]
-
-[endpoints.dst]
-type = "file"
-path = "out.csv"
-key = ["id"]
-
-[pairs.events]
-a = "src"
-b = "dst"
-a_entity = "events"
-b_entity = "out"
-mode = "send"
-max_delete = 100
-ledger = {{ field = "time", time_zone = "Europe/Rome" }}
-
+{endpoints}
+{events}
 [pairs.events.schedule]
 active = false
 
@@ -90,7 +70,8 @@ hash = "sha256:{hex}"
 role = "viewer"
 token_env = "UI_VIEWER_TOKEN"
 "#,
-        file = plugin("tandem_connector_file").display()
+        endpoints = tandem_e2e::events_endpoints(),
+        events = tandem_e2e::EVENTS_PAIR
     )
 }
 

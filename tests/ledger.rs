@@ -6,35 +6,15 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use tandem_e2e::{Run, Sandbox, plugin};
+use tandem_e2e::{Run, Sandbox};
 
 /// `events.csv` (id,time,value) sent to `out.csv` by day in Rome's time
 /// zone; `plain` is the same pair without a ledger.
 fn manifest() -> String {
     format!(
         r#"
-[plugins]
-file = "{file}"
-
-[endpoints.src]
-type = "file"
-path = "events.csv"
-key = ["id"]
-
-[endpoints.dst]
-type = "file"
-path = "out.csv"
-key = ["id"]
-
-[pairs.events]
-a = "src"
-b = "dst"
-a_entity = "events"
-b_entity = "out"
-mode = "send"
-max_delete = 100
-ledger = {{ field = "time", time_zone = "Europe/Rome" }}
-
+{endpoints}
+{events}
 [pairs.plain]
 a = "src"
 b = "dst"
@@ -42,7 +22,8 @@ a_entity = "events"
 b_entity = "out"
 mode = "send"
 "#,
-        file = plugin("tandem_connector_file").display()
+        endpoints = tandem_e2e::events_endpoints(),
+        events = tandem_e2e::EVENTS_PAIR
     )
 }
 

@@ -127,3 +127,35 @@ impl Sandbox {
         }
     }
 }
+
+/// The endpoints most end-to-end manifests share: the file plugin, and
+/// `src` (`events.csv`) and `dst` (`out.csv`), both keyed by `id`.
+pub fn events_endpoints() -> String {
+    format!(
+        r#"[plugins]
+file = "{}"
+
+[endpoints.src]
+type = "file"
+path = "events.csv"
+key = ["id"]
+
+[endpoints.dst]
+type = "file"
+path = "out.csv"
+key = ["id"]
+"#,
+        plugin("tandem_connector_file").display()
+    )
+}
+
+/// The pair `events`: `src` sent to `dst` day by day in Rome's time zone.
+pub const EVENTS_PAIR: &str = r#"[pairs.events]
+a = "src"
+b = "dst"
+a_entity = "events"
+b_entity = "out"
+mode = "send"
+max_delete = 100
+ledger = { field = "time", time_zone = "Europe/Rome" }
+"#;

@@ -20,7 +20,6 @@ mod migration;
 mod model;
 mod runs;
 mod schedule;
-mod snapshot;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +34,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 pub use model::{
     Commit, ConflictRow, ConflictStatus, DayDetail, DayStatus, JournalEntry, LedgerRow, LinkRow,
-    LinkSet, LinkUpdate, NewConflict, RunCounts, RunError, RunRow, RunStatus, Side,
+    LinkUpdate, NewConflict, RunCounts, RunError, RunRow, RunStatus, Side,
 };
 pub use runs::owner;
 pub use schedule::{RunTally, ScheduleRow};

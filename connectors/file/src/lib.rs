@@ -1,9 +1,11 @@
 //! Tandem connector for CSV and JSON Lines files, as a source and a target.
 //!
 //! One file is one entity. Reading streams the file in batches (memory is
-//! bounded by the batch size, not the file size); the engine finds what
-//! changed by diffing a full read against its base, so the source has no
-//! cursors. Writing stages the changes in memory and commits them
+//! bounded by the batch size, not the file size). Each read ends with a
+//! cursor holding the file's fingerprint and a hash per row; a read since
+//! that cursor skips a file that did not change without parsing it, and
+//! otherwise sends only the rows that are new or changed and a delete for
+//! each row that is gone. Writing stages the changes in memory and commits them
 //! atomically: the file is rewritten into a temporary file beside it, which
 //! then replaces it. Rows that were not changed are copied byte for byte,
 //! so a sync never reformats what it did not touch.
@@ -58,6 +60,7 @@
 
 mod commit;
 mod config;
+mod cursor;
 mod error;
 mod format;
 mod rows;

@@ -10,6 +10,7 @@ use tandem_core::{
 use tokio::sync::mpsc;
 
 use crate::config::{Format, OnBadRecord, Settings};
+use crate::cursor::{self, Fingerprint, Since, Tracker};
 use crate::rows::Rows;
 use crate::{CONNECTOR, FileConnector, blocking};
 
@@ -21,8 +22,8 @@ const BATCHES_AHEAD: usize = 2;
 
 pub(crate) fn capabilities() -> Capabilities {
     Capabilities {
-        cursors: false,
-        deletes: false,
+        cursors: true,
+        deletes: true,
         days: false,
         transactions: true,
         idempotent_upsert: true,
@@ -47,27 +48,34 @@ impl Source for FileConnector {
 
     async fn read(&self, request: ReadRequest) -> Result<BatchStream> {
         self.check_entity(&request.entity)?;
-        match request.scope {
-            ReadScope::Full => {}
-            ReadScope::Since(_) => {
-                return Err(Error::config(
-                    CONNECTOR,
-                    "cursors are not supported: files are read in full and diffed against the base",
-                ));
-            }
+        let since = match &request.scope {
+            ReadScope::Full => None,
+            ReadScope::Since(c) => Some((c.clone(), Since::decode(&self.settings, c)?)),
             _ => {
                 return Err(Error::config(CONNECTOR, "per-day reads are not supported"));
             }
-        }
-        let settings = Arc::clone(&self.settings);
-        let rows = blocking(move || Rows::open(&settings)).await?;
-        let Some(rows) = rows else {
-            return Ok(Box::pin(futures::stream::empty()));
         };
+        // The fingerprint before the rows: a file replaced in between has
+        // another length or time when the read ends, and gets none.
+        let settings = Arc::clone(&self.settings);
+        let (fp, rows) = blocking(move || {
+            let fp = cursor::fingerprint(&settings)?;
+            Ok((fp, Rows::open(&settings)?))
+        })
+        .await?;
         let (tx, rx) = mpsc::channel(BATCHES_AHEAD);
         let settings = Arc::clone(&self.settings);
         let path = self.settings.shown().to_string();
-        tokio::task::spawn_blocking(move || stream_rows(&settings, rows, &request, tx));
+        tokio::task::spawn_blocking(move || {
+            let read = Read {
+                settings: &settings,
+                request: &request,
+                tx: &tx,
+            };
+            if let Err(e) = read.run(since, fp, rows) {
+                let _ = tx.blocking_send(Message::Batch(Err(e)));
+            }
+        });
         // The reading thread says when it is done, so that a thread that
         // died is an error, not a short read (which would look like deletes).
         Ok(Box::pin(futures::stream::unfold(Some(rx), move |rx| {
@@ -96,58 +104,115 @@ enum Message {
     End,
 }
 
-/// Reads every row and sends batches of at most `request.batch_size`
-/// changes and rejected rows; stops when the stream is dropped.
-fn stream_rows(
-    settings: &Settings,
-    mut rows: Rows,
-    request: &ReadRequest,
-    tx: mpsc::Sender<Message>,
-) {
-    let size = request.batch_size.max(1);
-    let keep = |name: &str| match &request.fields {
-        None => true,
-        Some(fields) => fields.iter().any(|f| f == name) || settings.key.iter().any(|k| k == name),
-    };
-    let mut batch = Batch::default();
-    loop {
-        let row = match rows.next_row() {
-            Ok(Some(row)) => row,
-            Ok(None) => break,
-            Err(e) => {
-                let _ = tx.blocking_send(Message::Batch(Err(e)));
-                return;
+/// The reading thread's side of a read.
+struct Read<'a> {
+    settings: &'a Settings,
+    request: &'a ReadRequest,
+    tx: &'a mpsc::Sender<Message>,
+}
+
+/// The reader went away: the read stops.
+struct Gone;
+
+impl Read<'_> {
+    /// Sends the file's rows (or, since a cursor, the rows that changed and
+    /// the keys that are gone) in batches of at most `batch_size` changes
+    /// and rejected rows; the last batch carries the cursor. Stops when the
+    /// stream is dropped.
+    fn run(
+        &self,
+        since: Option<(tandem_core::Cursor, Since)>,
+        fp: Option<Fingerprint>,
+        rows: Option<Rows>,
+    ) -> Result<()> {
+        let (cursor, since) = match since {
+            Some((cursor, since)) => (Some(cursor), Some(since)),
+            None => (None, None),
+        };
+        if let (Some(cursor), Some(since)) = (&cursor, &since)
+            && since.same_file(fp.as_ref())
+        {
+            let batch = Batch {
+                cursor: Some(cursor.clone()),
+                ..Batch::default()
+            };
+            let _ = self.send(batch);
+            let _ = self.tx.blocking_send(Message::End);
+            return Ok(());
+        }
+        let mut tracker = Tracker::new(since);
+        let mut batch = Batch::default();
+        if let Some(rows) = rows {
+            match self.rows(rows, &mut tracker, &mut batch)? {
+                Ok(()) => {}
+                Err(Gone) => return Ok(()),
+            }
+        }
+        for key in tracker.gone() {
+            batch.changes.push(Change::delete(key));
+            if self.full(&batch) && self.send(std::mem::take(&mut batch)).is_err() {
+                return Ok(());
+            }
+        }
+        let kept = match fp {
+            Some(fp) if cursor::unchanged_since(self.settings, &fp)? => Some(fp.hash()),
+            _ => None,
+        };
+        batch.cursor = Some(tracker.cursor(kept)?);
+        if self.send(batch).is_ok() {
+            let _ = self.tx.blocking_send(Message::End);
+        }
+        Ok(())
+    }
+
+    /// Reads every row into batches; the last, partial batch stays in
+    /// `batch`.
+    fn rows(
+        &self,
+        mut rows: Rows,
+        tracker: &mut Tracker,
+        batch: &mut Batch,
+    ) -> Result<std::result::Result<(), Gone>> {
+        let settings = self.settings;
+        let keep = |name: &str| match &self.request.fields {
+            None => true,
+            Some(fields) => {
+                fields.iter().any(|f| f == name) || settings.key.iter().any(|k| k == name)
             }
         };
-        match row.outcome {
-            Ok(mut record) => {
-                if request.fields.is_some() {
-                    record.fields.retain(|(n, _)| keep(n));
+        while let Some(row) = rows.next_row()? {
+            match row.outcome {
+                Ok(mut record) => {
+                    if self.request.fields.is_some() {
+                        record.fields.retain(|(n, _)| keep(n));
+                    }
+                    if tracker.changed(&record) {
+                        batch.changes.push(Change::Upsert(record));
+                    }
                 }
-                batch.changes.push(Change::Upsert(record));
+                Err(bad) if settings.on_bad_record == OnBadRecord::Skip => {
+                    let rejected = bad.to_record_error(settings);
+                    tracing::warn!(location = %rejected.location, "skipped row: {}", rejected.message);
+                    batch.rejected.push(rejected);
+                }
+                Err(bad) => return Err(bad.to_error(settings)),
             }
-            Err(bad) if settings.on_bad_record == OnBadRecord::Skip => {
-                let rejected = bad.to_record_error(settings);
-                tracing::warn!(location = %rejected.location, "skipped row: {}", rejected.message);
-                batch.rejected.push(rejected);
-            }
-            Err(bad) => {
-                let _ = tx.blocking_send(Message::Batch(Err(bad.to_error(settings))));
-                return;
+            if self.full(batch) && self.send(std::mem::take(batch)).is_err() {
+                return Ok(Err(Gone));
             }
         }
-        if batch.changes.len() + batch.rejected.len() >= size
-            && tx
-                .blocking_send(Message::Batch(Ok(std::mem::take(&mut batch))))
-                .is_err()
-        {
-            return; // The reader went away.
-        }
+        Ok(Ok(()))
     }
-    if !batch.changes.is_empty() || !batch.rejected.is_empty() {
-        let _ = tx.blocking_send(Message::Batch(Ok(batch)));
+
+    fn full(&self, batch: &Batch) -> bool {
+        batch.changes.len() + batch.rejected.len() >= self.request.batch_size.max(1)
     }
-    let _ = tx.blocking_send(Message::End);
+
+    fn send(&self, batch: Batch) -> std::result::Result<(), Gone> {
+        self.tx
+            .blocking_send(Message::Batch(Ok(batch)))
+            .map_err(|_| Gone)
+    }
 }
 
 /// The entity's fields: the CSV header (all text), or for JSON Lines the

@@ -76,6 +76,11 @@ impl LinkIndex {
         index
     }
 
+    /// The links, in the order they were indexed.
+    pub fn into_rows(self) -> Vec<LinkRow> {
+        self.rows
+    }
+
     /// The number of links.
     pub fn len(&self) -> usize {
         self.rows.len()

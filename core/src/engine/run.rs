@@ -15,7 +15,7 @@ use super::{Endpoint, Engine, MatchRule, Mode, PairConfig, Progress, RunOptions,
 use crate::error::{Error, Result};
 use crate::fault;
 use crate::record::Change;
-use crate::store::{Commit, DayDetail, DayStatus, RunError, RunStatus, Side};
+use crate::store::{Commit, DayDetail, DayStatus, LinkSet, RunError, RunStatus, Side};
 
 /// How often a running run tells the store its process is alive.
 const HEARTBEAT: Duration = Duration::from_secs(10);
@@ -213,7 +213,11 @@ impl Engine {
         scope: Option<DayScope>,
         state: &mut RunState,
     ) -> Result<RunReport> {
-        let links = LinkIndex::new(self.store.load_links(&pair.name).await?);
+        let started = Instant::now();
+        let loaded = self.store.load_link_set(&pair.name).await?;
+        let generation = loaded.generation;
+        let links = LinkIndex::new(loaded.rows);
+        tracing::debug!(pair = %pair.name, links = links.len(), ms = started.elapsed().as_millis() as u64, "links loaded");
         let pending: HashMap<i64, i64> = self
             .store
             .conflicts(&pair.name, true)
@@ -282,6 +286,7 @@ impl Engine {
                 cursor: None,
             }
         };
+        tracing::debug!(pair = %pair.name, ms = started.elapsed().as_millis() as u64, "prefetched side read");
         classifier.end_prefetch(p_read.snapshot);
         let bases = self
             .store
@@ -366,6 +371,7 @@ impl Engine {
             Ok::<_, Error>(SideRead { snapshot, cursor })
         }
         .await;
+        tracing::debug!(pair = %pair.name, ms = started.elapsed().as_millis() as u64, "streamed side read and applied");
         let s_read = match outcome {
             Ok(s) => s,
             Err(e) => {
@@ -443,6 +449,11 @@ impl Engine {
             + conflicts.iter().filter(|c| c.resolution.is_none()).count() as u64)
             .saturating_sub(closed.len() as u64);
         let (updates, removed) = state.link_updates(&links);
+        drop(classifier);
+        let snapshot = LinkSet {
+            generation,
+            rows: links.into_rows(),
+        };
         let commit = Commit {
             run_id,
             pair: pair.name.clone(),
@@ -456,8 +467,10 @@ impl Engine {
             status: RunStatus::Completed,
             counts: state.counts.clone(),
             errors: state.errors.clone(),
+            snapshot: Some(snapshot),
         };
         self.store.commit(commit).await?;
+        tracing::debug!(pair = %pair.name, ms = started.elapsed().as_millis() as u64, "committed");
         fault::point("engine.committed");
         let mut report = self.report(
             pair,

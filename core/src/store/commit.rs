@@ -8,11 +8,14 @@ use sea_orm::{
 
 use super::codec::{self, Context, IDS_PER_QUERY, rows_per_insert};
 use super::entity::{conflicts, cursors, links};
-use super::{Commit, ConflictStatus, LinkUpdate, StateStore, conflicts as conflict_rows, runs};
+use super::{
+    Commit, ConflictStatus, LinkSet, LinkUpdate, StateStore, conflicts as conflict_rows, runs,
+    snapshot,
+};
 use crate::error::Result;
 
-/// Columns bound per inserted link (all but `id`).
-const LINK_INSERT_COLUMNS: usize = 8;
+/// Columns bound per inserted link.
+const LINK_INSERT_COLUMNS: usize = 9;
 
 /// Columns bound per inserted conflict (all but `id`).
 const CONFLICT_INSERT_COLUMNS: usize = 12;
@@ -54,12 +57,10 @@ async fn apply(txn: &DatabaseTransaction, commit: Commit) -> Result<()> {
         status,
         counts,
         errors,
+        snapshot,
     } = commit;
     let now = codec::now_ms();
-    remove_links(txn, &pair, &removed_links)
-        .await
-        .ctx(|| "removing links".to_owned())?;
-    write_links(txn, &pair, &links).await?;
+    write_all_links(txn, &pair, &links, &removed_links, snapshot).await?;
     for (side, cursor) in cursors {
         let row = cursors::ActiveModel {
             id: NotSet,
@@ -112,6 +113,45 @@ async fn apply(txn: &DatabaseTransaction, commit: Commit) -> Result<()> {
     runs::detail(txn, run_id, period, &days).await
 }
 
+/// Removes, updates and inserts the run's links and counts up the pair's
+/// link generation. With the links the run started from (`base`), and
+/// nothing else having changed them since, stores the new link set as the
+/// pair's snapshot; a run that changed no link and finds the snapshot
+/// current leaves both as they are.
+async fn write_all_links(
+    txn: &DatabaseTransaction,
+    pair: &str,
+    links: &[LinkUpdate],
+    removed: &[i64],
+    base: Option<LinkSet>,
+) -> Result<()> {
+    let keep = snapshot::supported(txn.get_database_backend());
+    if links.is_empty() && removed.is_empty() {
+        match &base {
+            Some(b) if keep && snapshot::exists(txn, pair, b.generation).await? => return Ok(()),
+            Some(_) => {}
+            None => return Ok(()),
+        }
+    }
+    let generation = snapshot::changed(txn, pair).await?;
+    let inserts = links.iter().filter(|u| u.id.is_none()).count();
+    let first_id = match keep {
+        true => Some(snapshot::reserve_ids(txn, inserts).await?),
+        false => None,
+    };
+    remove_links(txn, pair, removed)
+        .await
+        .ctx(|| "removing links".to_owned())?;
+    write_links(txn, pair, links, first_id).await?;
+    if let (Some(base), Some(first_id)) = (base, first_id)
+        && base.generation + 1 == generation
+    {
+        let rows = snapshot::next(base.rows, removed, links, first_id);
+        snapshot::write(txn, pair, generation, &rows).await?;
+    }
+    Ok(())
+}
+
 /// Removes links of `pair` by id.
 async fn remove_links(
     txn: &DatabaseTransaction,
@@ -128,8 +168,15 @@ async fn remove_links(
     Ok(())
 }
 
-/// Updates existing links one by one, then inserts new ones in batches.
-async fn write_links(txn: &DatabaseTransaction, pair: &str, updates: &[LinkUpdate]) -> Result<()> {
+/// Updates existing links one by one, then inserts new ones in batches,
+/// numbered from `first_id` when it is given (else the database numbers
+/// them).
+async fn write_links(
+    txn: &DatabaseTransaction,
+    pair: &str,
+    updates: &[LinkUpdate],
+    first_id: Option<i64>,
+) -> Result<()> {
     let mut inserts = Vec::new();
     for u in updates {
         let Some(id) = u.id else {
@@ -138,12 +185,20 @@ async fn write_links(txn: &DatabaseTransaction, pair: &str, updates: &[LinkUpdat
         };
         update_link(txn, pair, id, u).await?;
     }
+    let mut next_id = first_id;
     for chunk in inserts.chunks(rows_per_insert(LINK_INSERT_COLUMNS)) {
         let rows = chunk
             .iter()
             .map(|u| {
+                let id = match next_id.as_mut() {
+                    Some(n) => {
+                        *n += 1;
+                        Set(*n - 1)
+                    }
+                    None => NotSet,
+                };
                 Ok(links::ActiveModel {
-                    id: NotSet,
+                    id,
                     pair: Set(pair.to_owned()),
                     a_key: Set(u.a_key.as_ref().map(|k| k.0.clone())),
                     b_key: Set(u.b_key.as_ref().map(|k| k.0.clone())),

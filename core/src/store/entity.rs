@@ -197,7 +197,94 @@ pub mod ledger {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// `journal`: the before-image of every change a run applied.
+/// `journal_batches`: the before-images of one batch a run applied.
+pub mod journal_batches {
+    use sea_orm::entity::prelude::*;
+
+    /// One batch of before-images.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "journal_batches")]
+    pub struct Model {
+        /// The batch's id, in the order written.
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// The run.
+        pub run_id: i64,
+        /// The pair.
+        pub pair: String,
+        /// `a` or `b`: the side written.
+        pub side: String,
+        /// The entity written.
+        pub entity: String,
+        /// How many entries `data` holds.
+        pub entries: i64,
+        /// The entries, postcard: key, record before, link before.
+        pub data: Vec<u8>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `link_generations`: how often each pair's links changed.
+pub mod link_generations {
+    use sea_orm::entity::prelude::*;
+
+    /// One pair's generation.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "link_generations")]
+    pub struct Model {
+        /// The row's id.
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// The pair.
+        pub pair: String,
+        /// Counts up with every change to the pair's links.
+        pub generation: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `link_snapshots`: a pair's whole link set, in parts.
+pub mod link_snapshots {
+    use sea_orm::entity::prelude::*;
+
+    /// One part of a snapshot.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "link_snapshots")]
+    pub struct Model {
+        /// The row's id.
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// The pair.
+        pub pair: String,
+        /// The links' generation this snapshot holds.
+        pub generation: i64,
+        /// This part's number, from 0.
+        pub part: i64,
+        /// How many parts the snapshot has.
+        pub parts: i64,
+        /// The links of this part, postcard, in id order.
+        pub data: Vec<u8>,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `journal`: the before-image of every change a run applied, one row each
+/// (runs journaled before `journal_batches`).
 pub mod journal {
     use sea_orm::entity::prelude::*;
 

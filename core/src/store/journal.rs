@@ -1,81 +1,75 @@
 //! The journal: the before-image of every change a run applies, written
 //! before the change is, so that a run can be undone or rolled back.
+//!
+//! Each applied batch is one row of `journal_batches` holding its entries
+//! (postcard). Runs journaled before that table keep one row per change in
+//! `journal`; both are read.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, EntityTrait, Iterable, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
-use super::codec::{self, Context, IDS_PER_QUERY, rows_per_insert};
-use super::entity::journal;
-use super::{JournalEntry, Side, StateStore};
+use super::codec::{self, Context, IDS_PER_QUERY};
+use super::entity::{journal, journal_batches};
+use super::{JournalEntry, LinkRow, Side, StateStore};
 use crate::error::{Error, Result};
-use crate::record::Key;
+use crate::record::{Key, Record};
+
+/// One entry of a batch as stored: key, record before, link before.
+type StoredEntry = (Key, Option<Record>, Option<LinkRow>);
 
 impl StateStore {
     /// Appends before-images to a run's journal, durably, before the
-    /// changes they describe are applied.
+    /// changes they describe are applied: one row per side and entity.
     pub async fn append_journal(
         &self,
         run_id: i64,
         pair: &str,
         entries: &[JournalEntry],
     ) -> Result<()> {
-        if entries.is_empty() {
+        let mut rows = Vec::new();
+        for group in entries.chunk_by(|x, y| x.side == y.side && x.entity == y.entity) {
+            let stored: Vec<(&Key, &Option<Record>, &Option<LinkRow>)> =
+                group.iter().map(|e| (&e.key, &e.before, &e.link)).collect();
+            rows.push(journal_batches::ActiveModel {
+                id: NotSet,
+                run_id: Set(run_id),
+                pair: Set(pair.to_owned()),
+                side: Set(group[0].side.as_str().to_owned()),
+                entity: Set(group[0].entity.clone()),
+                entries: Set(group.len() as i64),
+                data: Set(codec::encode("journal batch", &stored)?),
+            });
+        }
+        if rows.is_empty() {
             return Ok(());
         }
-        let rows = entries
-            .iter()
-            .map(|e| {
-                Ok(journal::ActiveModel {
-                    id: NotSet,
-                    run_id: Set(run_id),
-                    pair: Set(pair.to_owned()),
-                    side: Set(e.side.as_str().to_owned()),
-                    entity: Set(e.entity.clone()),
-                    key: Set(e.key.0.clone()),
-                    before: Set(e
-                        .before
-                        .as_ref()
-                        .map(|r| codec::encode("before-image", r))
-                        .transpose()?),
-                    link: Set(e
-                        .link
-                        .as_ref()
-                        .map(|l| codec::encode("link before-image", l))
-                        .transpose()?),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let what = || format!("writing the journal of run {run_id}");
         let _turn = self.write_turn().await;
-        let txn = self.begin_write("journal").await?;
-        for chunk in rows.chunks(rows_per_insert(journal::Column::iter().count())) {
-            journal::Entity::insert_many(chunk.to_vec())
-                .exec_without_returning(&txn)
-                .await
-                .ctx(|| format!("writing the journal of run {run_id}"))?;
-        }
-        txn.commit()
+        journal_batches::Entity::insert_many(rows)
+            .exec_without_returning(&self.db)
             .await
-            .ctx(|| format!("writing the journal of run {run_id}"))
+            .ctx(what)?;
+        Ok(())
     }
 
     /// A run's journal, in the order it was written.
     pub async fn journal(&self, run_id: i64) -> Result<Vec<JournalEntry>> {
+        let what = || format!("reading the journal of run {run_id}");
         let rows = journal::Entity::find()
             .filter(journal::Column::RunId.eq(run_id))
             .order_by_asc(journal::Column::Id)
             .all(&self.db)
             .await
-            .ctx(|| format!("reading the journal of run {run_id}"))?;
-        rows.into_iter()
+            .ctx(what)?;
+        let mut out = rows
+            .into_iter()
             .map(|m| {
                 Ok(JournalEntry {
-                    side: Side::parse(&m.side).ok_or_else(|| {
-                        Error::store(format!("journal entry {}: unknown side {:?}", m.id, m.side))
-                    })?,
+                    side: parse_side(m.id, &m.side)?,
                     entity: m.entity,
                     key: Key(m.key),
                     before: m
@@ -88,7 +82,26 @@ impl StateStore {
                         .transpose()?,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        let batches = journal_batches::Entity::find()
+            .filter(journal_batches::Column::RunId.eq(run_id))
+            .order_by_asc(journal_batches::Column::Id)
+            .all(&self.db)
+            .await
+            .ctx(what)?;
+        for b in batches {
+            let side = parse_side(b.id, &b.side)?;
+            let stored: Vec<StoredEntry> =
+                codec::decode(&format!("journal batch {}", b.id), &b.data)?;
+            out.extend(stored.into_iter().map(|(key, before, link)| JournalEntry {
+                side,
+                entity: b.entity.clone(),
+                key,
+                before,
+                link,
+            }));
+        }
+        Ok(out)
     }
 
     /// Forgets a run's journal (once the run is undone).
@@ -96,6 +109,11 @@ impl StateStore {
         let _turn = self.write_turn().await;
         journal::Entity::delete_many()
             .filter(journal::Column::RunId.eq(run_id))
+            .exec(&self.db)
+            .await
+            .ctx(|| format!("clearing the journal of run {run_id}"))?;
+        journal_batches::Entity::delete_many()
+            .filter(journal_batches::Column::RunId.eq(run_id))
             .exec(&self.db)
             .await
             .ctx(|| format!("clearing the journal of run {run_id}"))?;
@@ -124,6 +142,34 @@ impl StateStore {
                 .ctx(|| format!("looking for runs after {run_id}"))?;
             runs.extend(found);
         }
+        let wanted: HashSet<&Key> = keys.iter().collect();
+        let batches: Vec<(i64, i64, Vec<u8>)> = journal_batches::Entity::find()
+            .select_only()
+            .columns([
+                journal_batches::Column::Id,
+                journal_batches::Column::RunId,
+                journal_batches::Column::Data,
+            ])
+            .filter(journal_batches::Column::Pair.eq(pair))
+            .filter(journal_batches::Column::RunId.gt(run_id))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .ctx(|| format!("looking for runs after {run_id}"))?;
+        for (id, run, data) in batches {
+            if runs.contains(&run) {
+                continue;
+            }
+            let stored: Vec<StoredEntry> = codec::decode(&format!("journal batch {id}"), &data)?;
+            if stored.iter().any(|(k, _, _)| wanted.contains(k)) {
+                runs.insert(run);
+            }
+        }
         Ok(runs.into_iter().collect())
     }
+}
+
+fn parse_side(id: i64, side: &str) -> Result<Side> {
+    Side::parse(side)
+        .ok_or_else(|| Error::store(format!("journal entry {id}: unknown side {side:?}")))
 }

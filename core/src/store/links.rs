@@ -11,7 +11,7 @@ use sea_orm::{
 
 use super::codec::{self, Context, IDS_PER_QUERY};
 use super::entity::{conflicts, cursors, links};
-use super::{LinkRow, Side, StateStore};
+use super::{LinkRow, LinkSet, Side, StateStore, snapshot};
 use crate::error::{Error, Result};
 use crate::record::{Cursor, Key, Record};
 
@@ -100,9 +100,27 @@ async fn find_by_key(
 
 impl StateStore {
     /// All links of a pair, without their base records, in id order.
-    ///
-    /// Read in pages by id, so no single query holds the whole table.
     pub async fn load_links(&self, pair: &str) -> Result<Vec<LinkRow>> {
+        Ok(self.load_link_set(pair).await?.rows)
+    }
+
+    /// All links of a pair with their generation, as a run loads them: from
+    /// the pair's snapshot when it is current, else from the links table.
+    pub async fn load_link_set(&self, pair: &str) -> Result<LinkSet> {
+        // The generation first: a change committed after it makes the
+        // links newer than the generation says, never older, and a commit
+        // then sees the generation moved on and writes no snapshot.
+        let generation = snapshot::generation(&self.db, pair).await?;
+        let rows = match snapshot::read(&self.db, pair, generation).await? {
+            Some(rows) => rows,
+            None => self.load_link_table(pair).await?,
+        };
+        Ok(LinkSet { generation, rows })
+    }
+
+    /// All links of a pair from the links table, read in pages by id, so no
+    /// single query holds the whole table.
+    async fn load_link_table(&self, pair: &str) -> Result<Vec<LinkRow>> {
         let mut out = Vec::new();
         let mut after = i64::MIN;
         loop {
@@ -225,6 +243,7 @@ impl StateStore {
                 a.id
             }
         };
+        snapshot::changed(&txn, pair).await?;
         txn.commit().await.ctx(what)?;
         Ok(id)
     }
@@ -233,13 +252,19 @@ impl StateStore {
     /// Returns whether there was one. The two records are then unpaired
     /// (`new` on the next run); a disabled link is no longer disabled.
     pub async fn unlink(&self, pair: &str, side: Side, key: &Key) -> Result<bool> {
+        let what = || format!("unlinking {} key {key} in pair {pair:?}", side.as_str());
         let _turn = self.write_turn().await;
+        let txn = self.begin_write("unlinking").await?;
         let res = links::Entity::delete_many()
             .filter(links::Column::Pair.eq(pair))
             .filter(key_column(side).eq(key.as_str()))
-            .exec(&self.db)
+            .exec(&txn)
             .await
-            .ctx(|| format!("unlinking {} key {key} in pair {pair:?}", side.as_str()))?;
+            .ctx(what)?;
+        if res.rows_affected > 0 {
+            snapshot::changed(&txn, pair).await?;
+        }
+        txn.commit().await.ctx(what)?;
         Ok(res.rows_affected > 0)
     }
 
@@ -295,6 +320,7 @@ impl StateStore {
             }
             None => {}
         }
+        snapshot::changed(&txn, pair).await?;
         txn.commit().await.ctx(what)
     }
 
@@ -333,6 +359,7 @@ impl StateStore {
             .exec(&txn)
             .await
             .ctx(what)?;
+        snapshot::changed(&txn, pair).await?;
         txn.commit().await.ctx(what)
     }
 }

@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0001CreateTables),
             Box::new(M0002LedgerJournal),
             Box::new(M0003Schedules),
+            Box::new(M0004LargePairs),
         ]
     }
 }
@@ -262,6 +263,110 @@ impl MigrationTrait for M0003Schedules {
         .await?;
         index(m, "settings", "idx_settings_name", &["name"], true).await?;
         Ok(())
+    }
+
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+}
+
+/// Makes large pairs cheap to load and commit:
+/// - `journal_batches`: a run's before-images one row per applied batch
+///   (postcard) instead of one row per change; a first load of a million
+///   records writes a hundred rows, not a million. Runs journaled before
+///   keep their rows in `journal`, which is still read.
+/// - `link_generations` and `link_snapshots`: every change to a pair's
+///   links counts up its generation; a run's commit also writes the pair's
+///   whole link set (postcard, in parts) tagged with the generation it
+///   made. Loading reads the snapshot when its generation is current, and
+///   the `links` table otherwise.
+/// - drops `idx_links_pair_day`, which no query used (each index costs a
+///   B-tree insert per link).
+struct M0004LargePairs;
+
+impl MigrationName for M0004LargePairs {
+    fn name(&self) -> &str {
+        "m0004_large_pairs"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0004LargePairs {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let backend = m.get_database_backend();
+        m.create_table(
+            Table::create()
+                .table("journal_batches")
+                .col(big_pk_auto("id"))
+                .col(big_integer("run_id"))
+                .col(string("pair"))
+                .col(string("side"))
+                .col(string("entity"))
+                .col(big_integer("entries"))
+                .col(long_blob(backend, "data").not_null().take())
+                .take(),
+        )
+        .await?;
+        index(
+            m,
+            "journal_batches",
+            "idx_journal_batches_run_id",
+            &["run_id", "id"],
+            false,
+        )
+        .await?;
+        index(
+            m,
+            "journal_batches",
+            "idx_journal_batches_pair_run",
+            &["pair", "run_id"],
+            false,
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("link_generations")
+                .col(big_pk_auto("id"))
+                .col(string("pair"))
+                .col(big_integer("generation"))
+                .take(),
+        )
+        .await?;
+        index(
+            m,
+            "link_generations",
+            "idx_link_generations_pair",
+            &["pair"],
+            true,
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("link_snapshots")
+                .col(big_pk_auto("id"))
+                .col(string("pair"))
+                .col(big_integer("generation"))
+                .col(big_integer("part"))
+                .col(big_integer("parts"))
+                .col(long_blob(backend, "data").not_null().take())
+                .take(),
+        )
+        .await?;
+        index(
+            m,
+            "link_snapshots",
+            "idx_link_snapshots_pair_part",
+            &["pair", "part"],
+            true,
+        )
+        .await?;
+        m.drop_index(
+            Index::drop()
+                .name("idx_links_pair_day")
+                .table("links")
+                .to_owned(),
+        )
+        .await
     }
 
     fn use_transaction(&self) -> Option<bool> {

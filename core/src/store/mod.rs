@@ -20,6 +20,7 @@ mod migration;
 mod model;
 mod runs;
 mod schedule;
+mod snapshot;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +35,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 pub use model::{
     Commit, ConflictRow, ConflictStatus, DayDetail, DayStatus, JournalEntry, LedgerRow, LinkRow,
-    LinkUpdate, NewConflict, RunCounts, RunError, RunRow, RunStatus, Side,
+    LinkSet, LinkUpdate, NewConflict, RunCounts, RunError, RunRow, RunStatus, Side,
 };
 pub use runs::owner;
 pub use schedule::{RunTally, ScheduleRow};

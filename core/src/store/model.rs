@@ -66,6 +66,16 @@ pub struct LinkRow {
     pub day: Option<jiff::civil::Date>,
 }
 
+/// A pair's links as a run loads them, with the generation they are: the
+/// count of changes made to the pair's links so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkSet {
+    /// The generation the links are.
+    pub generation: i64,
+    /// The links, in id order.
+    pub rows: Vec<LinkRow>,
+}
+
 impl LinkRow {
     /// The key on one side.
     pub fn key(&self, side: Side) -> Option<&Key> {
@@ -422,6 +432,10 @@ pub struct Commit {
     pub counts: RunCounts,
     /// The run's errors.
     pub errors: Vec<RunError>,
+    /// The links the run started from. When nothing else changed the
+    /// pair's links since they were loaded, the commit also stores the new
+    /// link set as the pair's snapshot, which the next run loads in one read.
+    pub snapshot: Option<LinkSet>,
 }
 
 impl Commit {
@@ -440,6 +454,7 @@ impl Commit {
             status,
             counts: RunCounts::default(),
             errors: Vec::new(),
+            snapshot: None,
         }
     }
 }

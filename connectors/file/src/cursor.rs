@@ -1,0 +1,183 @@
+//! The file's cursor: what it held when it was last read, so that the next
+//! read sends only what changed since.
+//!
+//! A cursor holds the fingerprint of the whole file (a 128-bit hash of its
+//! bytes) and, per key, the content hash of its row. Reading since a cursor:
+//! - the same fingerprint: nothing changed, and the file is not parsed;
+//! - otherwise every row is parsed, and only rows that are new or whose
+//!   content changed are sent, then a delete for every key of the cursor
+//!   that is gone.
+//!
+//! Sending a row that did not change is harmless (the engine compares
+//! content with its own hashes); the cursor only lets unchanged rows stay
+//! in the plugin. A row's hash is of its record as sent, so the same file
+//! read with another field subset sends more rows, never fewer.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{ErrorKind, Read};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use tandem_core::{Cursor, Error, Key, Record, Result};
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::CONNECTOR;
+use crate::config::Settings;
+use crate::error::io_error;
+
+/// The cursor format's version, first in its bytes.
+const VERSION: u8 = 1;
+
+/// What a cursor holds.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    version: u8,
+    /// The file's fingerprint when it was read; `None` when the file
+    /// changed during the read (then the next read parses it).
+    fingerprint: Option<u128>,
+    /// Every key read, with its row's content hash.
+    rows: Vec<(Key, u64)>,
+}
+
+/// The file's fingerprint and the metadata it was taken with.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fingerprint {
+    hash: u128,
+    len: u64,
+    modified: Option<SystemTime>,
+}
+
+impl Fingerprint {
+    /// The hash of the file's bytes.
+    pub fn hash(&self) -> u128 {
+        self.hash
+    }
+}
+
+/// Hashes the whole file; `None` when it is missing.
+pub(crate) fn fingerprint(settings: &Settings) -> Result<Option<Fingerprint>> {
+    let mut file = match File::open(&settings.path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_error("opening", &settings.path, e)),
+    };
+    let (len, modified) = metadata(settings, &file)?;
+    let mut hasher = Xxh3::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(io_error("reading", &settings.path, e)),
+        }
+    }
+    Ok(Some(Fingerprint {
+        hash: hasher.digest128(),
+        len,
+        modified,
+    }))
+}
+
+/// Whether the file still has the length and modification time it had
+/// when `fp` was taken (it was not written while it was being read).
+pub(crate) fn unchanged_since(settings: &Settings, fp: &Fingerprint) -> Result<bool> {
+    match File::open(&settings.path) {
+        Ok(file) => Ok(metadata(settings, &file)? == (fp.len, fp.modified)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_error("opening", &settings.path, e)),
+    }
+}
+
+fn metadata(settings: &Settings, file: &File) -> Result<(u64, Option<SystemTime>)> {
+    let meta = file
+        .metadata()
+        .map_err(|e| io_error("reading the metadata of", &settings.path, e))?;
+    Ok((meta.len(), meta.modified().ok()))
+}
+
+/// A read since a cursor: what the file held then.
+pub(crate) struct Since {
+    fingerprint: Option<u128>,
+    rows: HashMap<Key, u64>,
+}
+
+impl Since {
+    /// Decodes a cursor; one this connector did not write has expired.
+    pub fn decode(settings: &Settings, cursor: &Cursor) -> Result<Since> {
+        let expired = |message: String| Error::CursorExpired {
+            connector: CONNECTOR.into(),
+            entity: settings.entity.clone(),
+            message,
+        };
+        let stored: Stored = postcard::from_bytes(&cursor.0)
+            .map_err(|e| expired(format!("the cursor is not a file cursor: {e}")))?;
+        if stored.version != VERSION {
+            return Err(expired(format!(
+                "cursor version {} is not {VERSION}",
+                stored.version
+            )));
+        }
+        Ok(Since {
+            fingerprint: stored.fingerprint,
+            rows: stored.rows.into_iter().collect(),
+        })
+    }
+
+    /// Whether the file is byte for byte what the cursor saw.
+    pub fn same_file(&self, fp: Option<&Fingerprint>) -> bool {
+        matches!((self.fingerprint, fp), (Some(a), Some(b)) if a == b.hash)
+    }
+}
+
+/// Follows a read: which rows to send, and the cursor it ends with.
+pub(crate) struct Tracker {
+    since: Option<Since>,
+    rows: Vec<(Key, u64)>,
+}
+
+impl Tracker {
+    /// A full read (`None`) or a read since a cursor.
+    pub fn new(since: Option<Since>) -> Self {
+        Tracker {
+            since,
+            rows: Vec::new(),
+        }
+    }
+
+    /// Records a row for the next cursor; returns whether it is to be sent
+    /// (always in a full read; when new or changed since the cursor).
+    pub fn changed(&mut self, record: &Record) -> bool {
+        let hash = record.content_hash();
+        self.rows.push((record.key.clone(), hash));
+        match &mut self.since {
+            None => true,
+            Some(since) => since.rows.remove(&record.key) != Some(hash),
+        }
+    }
+
+    /// The keys of the cursor that the file no longer holds (none in a full
+    /// read). Call once, after the last row.
+    pub fn gone(&mut self) -> Vec<Key> {
+        let mut gone: Vec<Key> = match &mut self.since {
+            Some(since) => since.rows.drain().map(|(k, _)| k).collect(),
+            None => Vec::new(),
+        };
+        gone.sort();
+        gone
+    }
+
+    /// The cursor for what was read: the file's fingerprint when it was
+    /// not written during the read.
+    pub fn cursor(self, fingerprint: Option<u128>) -> Result<Cursor> {
+        let stored = Stored {
+            version: VERSION,
+            fingerprint,
+            rows: self.rows,
+        };
+        postcard::to_allocvec(&stored)
+            .map(Cursor)
+            .map_err(|e| Error::other(CONNECTOR, format!("encoding the cursor: {e}")))
+    }
+}

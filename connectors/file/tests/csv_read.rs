@@ -182,7 +182,9 @@ async fn streaming_batches_are_bounded() {
         batches.iter().map(|b| b.changes.len()).sum::<usize>(),
         200_000
     );
-    assert_eq!(batches.len(), 200);
+    // 200 full batches, then the last one: only the cursor.
+    assert_eq!(batches.len(), 201);
+    assert!(batches[200].changes.is_empty() && batches[200].cursor.is_some());
 }
 
 #[tokio::test]
@@ -206,7 +208,10 @@ async fn missing_file_and_scopes() {
     ));
 
     let since = ReadRequest::since("none", tandem_core::Cursor::from_text("1"));
-    assert!(matches!(c.read(since).await, Err(Error::Config { .. })));
+    assert!(
+        matches!(c.read(since).await, Err(Error::CursorExpired { .. })),
+        "a cursor this connector did not write has expired"
+    );
     let other = ReadRequest::full("other");
     assert!(matches!(c.read(other).await, Err(Error::NotFound { .. })));
 }

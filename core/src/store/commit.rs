@@ -139,13 +139,25 @@ async fn write_all_links(
         true => Some(snapshot::reserve_ids(txn, inserts).await?),
         false => None,
     };
+    // Nothing else changed the links since the run loaded them: every
+    // link it updates still exists, so updates can go in bulk.
+    let current = base
+        .as_ref()
+        .is_some_and(|b| b.generation + 1 == generation);
     remove_links(txn, pair, removed)
         .await
         .ctx(|| "removing links".to_owned())?;
-    write_links(txn, pair, links, first_id).await?;
-    if let (Some(base), Some(first_id)) = (base, first_id)
-        && base.generation + 1 == generation
-    {
+    let (updates, inserts): (Vec<&LinkUpdate>, Vec<&LinkUpdate>) =
+        links.iter().partition(|u| u.id.is_some());
+    if current && keep {
+        upsert_links(txn, pair, &updates, None).await?;
+    } else {
+        for u in &updates {
+            update_link(txn, pair, u.id.expect("an update has an id"), u).await?;
+        }
+    }
+    upsert_links(txn, pair, &inserts, first_id).await?;
+    if let (Some(base), Some(first_id), true) = (base, first_id, current) {
         let rows = snapshot::next(base.rows, removed, links, first_id);
         snapshot::write(txn, pair, generation, &rows).await?;
     }
@@ -168,34 +180,27 @@ async fn remove_links(
     Ok(())
 }
 
-/// Updates existing links one by one, then inserts new ones in batches,
-/// numbered from `first_id` when it is given (else the database numbers
-/// them).
-async fn write_links(
+/// Writes links in batches: new ones (numbered from `first_id` when it is
+/// given, else by the database), or existing ones by their id, replacing
+/// everything but a base record the update does not carry.
+async fn upsert_links(
     txn: &DatabaseTransaction,
     pair: &str,
-    updates: &[LinkUpdate],
+    links: &[&LinkUpdate],
     first_id: Option<i64>,
 ) -> Result<()> {
-    let mut inserts = Vec::new();
-    for u in updates {
-        let Some(id) = u.id else {
-            inserts.push(u);
-            continue;
-        };
-        update_link(txn, pair, id, u).await?;
-    }
     let mut next_id = first_id;
-    for chunk in inserts.chunks(rows_per_insert(LINK_INSERT_COLUMNS)) {
+    for chunk in links.chunks(rows_per_insert(LINK_INSERT_COLUMNS)) {
         let rows = chunk
             .iter()
             .map(|u| {
-                let id = match next_id.as_mut() {
-                    Some(n) => {
+                let id = match (u.id, next_id.as_mut()) {
+                    (Some(id), _) => Set(id),
+                    (None, Some(n)) => {
                         *n += 1;
                         Set(*n - 1)
                     }
-                    None => NotSet,
+                    (None, None) => NotSet,
                 };
                 Ok(links::ActiveModel {
                     id,
@@ -210,10 +215,30 @@ async fn write_links(
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        links::Entity::insert_many(rows)
+        let replace = OnConflict::column(links::Column::Id)
+            .update_columns([
+                links::Column::AKey,
+                links::Column::BKey,
+                links::Column::HashA,
+                links::Column::HashB,
+                links::Column::Disabled,
+                links::Column::Day,
+            ])
+            .value(
+                links::Column::Base,
+                Expr::cust("COALESCE(excluded.base, links.base)"),
+            )
+            .to_owned();
+        let insert = links::Entity::insert_many(rows);
+        // Only updates carry ids (and the clause is SQLite's and PostgreSQL's).
+        let insert = match chunk.iter().any(|u| u.id.is_some()) {
+            true => insert.on_conflict(replace),
+            false => insert,
+        };
+        insert
             .exec_without_returning(txn)
             .await
-            .ctx(|| "inserting links".to_owned())?;
+            .ctx(|| "writing links".to_owned())?;
     }
     Ok(())
 }

@@ -1,0 +1,97 @@
+//! Reading since a cursor: an unchanged file is not parsed, a changed one
+//! sends only its new and changed rows and the keys that are gone.
+
+mod common;
+
+use common::{Dir, connector};
+use futures::TryStreamExt;
+use serde_json::json;
+use tandem_connector_file::FileConnector;
+use tandem_core::{Batch, Change, Cursor, ReadRequest, Source};
+
+/// Every batch of a read since `cursor` (or a full read).
+async fn read(c: &FileConnector, cursor: Option<&Cursor>) -> Vec<Batch> {
+    let request = match cursor {
+        Some(cursor) => ReadRequest::since(c.entity(), cursor.clone()),
+        None => ReadRequest::full(c.entity()),
+    };
+    c.read(request.with_batch_size(2))
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap()
+}
+
+/// The changes of a read as `+key` (upsert) and `-key` (delete), and its cursor.
+fn summary(batches: Vec<Batch>) -> (Vec<String>, Cursor) {
+    let last = batches.last().expect("a read ends with a batch");
+    let cursor = last
+        .cursor
+        .clone()
+        .expect("the last batch carries the cursor");
+    let changes = batches
+        .into_iter()
+        .flat_map(|b| b.changes)
+        .map(|c| match c {
+            Change::Upsert(r) => format!("+{}", r.key),
+            Change::Delete { key, .. } => format!("-{key}"),
+        })
+        .collect();
+    (changes, cursor)
+}
+
+#[tokio::test]
+async fn since_a_cursor_only_changes_are_sent() {
+    let dir = Dir::new();
+    let path = dir.write("p.csv", "id,name\n1,Ada\n2,Bob\n3,Cy\n4,Di\n");
+    let c = connector(&path, json!({}));
+    let (all, cursor) = summary(read(&c, None).await);
+    assert_eq!(all, ["+1", "+2", "+3", "+4"]);
+
+    let (nothing, same) = summary(read(&c, Some(&cursor)).await);
+    assert!(nothing.is_empty(), "an unchanged file sends nothing");
+    assert_eq!(same, cursor);
+
+    // Bob renamed, Cy gone, Eve new; Ada and Di moved but unchanged.
+    dir.write("p.csv", "id,name\n4,Di\n2,Bobby\n5,Eve\n1,Ada\n");
+    let (changed, next) = summary(read(&c, Some(&cursor)).await);
+    assert_eq!(changed, ["+2", "+5", "-3"]);
+    let (again, _) = summary(read(&c, Some(&cursor)).await);
+    assert_eq!(again, changed, "reading changes nothing: the same again");
+    let (after, _) = summary(read(&c, Some(&next)).await);
+    assert!(after.is_empty(), "the cursor of that read has seen it all");
+
+    // The same content in other bytes: parsed, and nothing sent.
+    dir.write("p.csv", "id,name\r\n4,Di\r\n2,Bobby\r\n5,Eve\r\n1,Ada\r\n");
+    let (reformatted, _) = summary(read(&c, Some(&next)).await);
+    assert!(reformatted.is_empty());
+}
+
+#[tokio::test]
+async fn a_file_that_went_missing_deletes_everything() {
+    let dir = Dir::new();
+    let path = dir.write("p.csv", "id,name\n1,Ada\n2,Bob\n");
+    let c = connector(&path, json!({}));
+    let (_, cursor) = summary(read(&c, None).await);
+    std::fs::remove_file(&path).unwrap();
+    let (gone, _) = summary(read(&c, Some(&cursor)).await);
+    assert_eq!(gone, ["-1", "-2"]);
+}
+
+#[tokio::test]
+async fn jsonl_since_a_cursor() {
+    let dir = Dir::new();
+    let path = dir.write(
+        "p.jsonl",
+        "{\"id\":1,\"n\":\"a\"}\n{\"id\":2,\"n\":\"b\"}\n",
+    );
+    let c = connector(&path, json!({}));
+    let (_, cursor) = summary(read(&c, None).await);
+    dir.write(
+        "p.jsonl",
+        "{\"id\":1,\"n\":\"a\"}\n{\"id\":2,\"n\":\"c\"}\n",
+    );
+    let (changed, _) = summary(read(&c, Some(&cursor)).await);
+    assert_eq!(changed, ["+2"]);
+}

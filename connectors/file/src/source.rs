@@ -22,11 +22,8 @@ const BATCHES_AHEAD: usize = 2;
 
 pub(crate) fn capabilities() -> Capabilities {
     Capabilities {
-        // Reads since a cursor work (see `cursor`), but the engine is not
-        // told yet: a file that went missing must first fall back to a
-        // full read, so that the empty-side guard still stops the run.
-        cursors: false,
-        deletes: false,
+        cursors: true,
+        deletes: true,
         days: false,
         transactions: true,
         idempotent_upsert: true,
@@ -66,6 +63,16 @@ impl Source for FileConnector {
             Ok((fp, Rows::open(&settings)?))
         })
         .await?;
+        // A file that went away is not a file whose rows were all deleted:
+        // the engine reads in full instead, and its empty-side guard stops
+        // the run.
+        if since.is_some() && fp.is_none() {
+            return Err(Error::CursorExpired {
+                connector: CONNECTOR.into(),
+                entity: self.settings.entity.clone(),
+                message: format!("{} is missing", self.settings.shown()),
+            });
+        }
         let (tx, rx) = mpsc::channel(BATCHES_AHEAD);
         let settings = Arc::clone(&self.settings);
         let path = self.settings.shown().to_string();

@@ -7,7 +7,7 @@ use common::{Dir, connector};
 use futures::TryStreamExt;
 use serde_json::json;
 use tandem_connector_file::FileConnector;
-use tandem_core::{Batch, Change, Cursor, ReadRequest, Source};
+use tandem_core::{Batch, Change, Cursor, Error, ReadRequest, Source};
 
 /// Every batch of a read since `cursor` (or a full read).
 async fn read(c: &FileConnector, cursor: Option<&Cursor>) -> Vec<Batch> {
@@ -69,14 +69,24 @@ async fn since_a_cursor_only_changes_are_sent() {
 }
 
 #[tokio::test]
-async fn a_file_that_went_missing_deletes_everything() {
+async fn a_file_that_went_missing_expires_the_cursor() {
     let dir = Dir::new();
     let path = dir.write("p.csv", "id,name\n1,Ada\n2,Bob\n");
     let c = connector(&path, json!({}));
     let (_, cursor) = summary(read(&c, None).await);
     std::fs::remove_file(&path).unwrap();
-    let (gone, _) = summary(read(&c, Some(&cursor)).await);
-    assert_eq!(gone, ["-1", "-2"]);
+    // Not a delete for every key: the engine reads in full instead, and its
+    // empty-side guard decides.
+    let request = ReadRequest::since(c.entity(), cursor);
+    match c.read(request).await {
+        Err(Error::CursorExpired { message, .. }) => {
+            assert!(message.contains("p.csv is missing"), "{message}");
+        }
+        Err(e) => panic!("expected an expired cursor, got {e}"),
+        Ok(_) => panic!("expected an expired cursor, got a read"),
+    }
+    let (full, _) = summary(read(&c, None).await);
+    assert!(full.is_empty(), "a full read of a missing file is empty");
 }
 
 #[tokio::test]

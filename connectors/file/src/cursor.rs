@@ -10,8 +10,11 @@
 //!
 //! Sending a row that did not change is harmless (the engine compares
 //! content with its own hashes); the cursor only lets unchanged rows stay
-//! in the plugin. A row's hash is of its record as sent, so the same file
-//! read with another field subset sends more rows, never fewer.
+//! in the plugin. A CSV row's hash is of its bytes (every field, so a row
+//! whose unread fields changed is sent too), found before the row is
+//! converted, so that an unchanged row is never converted; a JSON Lines
+//! row's hash is of its record as sent. Either way another field subset or
+//! another format sends more rows, never fewer.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -146,14 +149,20 @@ impl Tracker {
         }
     }
 
-    /// Records a row for the next cursor; returns whether it is to be sent
-    /// (always in a full read; when new or changed since the cursor).
+    /// Records a row by its content for the next cursor; returns whether
+    /// it is to be sent (always in a full read; when new or changed since
+    /// the cursor).
     pub fn changed(&mut self, record: &Record) -> bool {
-        let hash = record.content_hash();
-        self.rows.push((record.key.clone(), hash));
+        self.changed_bytes(&record.key, record.content_hash())
+    }
+
+    /// Records a row by the hash of its bytes (or of its content) for the
+    /// next cursor; returns whether it is to be sent.
+    pub fn changed_bytes(&mut self, key: &Key, hash: u64) -> bool {
+        self.rows.push((key.clone(), hash));
         match &mut self.since {
             None => true,
-            Some(since) => since.rows.remove(&record.key) != Some(hash),
+            Some(since) => since.rows.remove(key) != Some(hash),
         }
     }
 

@@ -51,16 +51,66 @@ impl Rows {
     /// The next row, or `None` at the end of the file. Errors are I/O
     /// errors and a broken CSV header; bad rows are [`Row::outcome`]s.
     pub fn next_row(&mut self) -> tandem_core::Result<Option<Row>> {
-        let Some(raw) = self.scanner.next_row()? else {
+        let Some((start, line)) = self.scanner.advance()? else {
             return Ok(None);
         };
+        Ok(Some(self.convert(start, line)))
+    }
+
+    /// The next row, as [`Rows::next_row`], but where the format tells the
+    /// row's key and a hash of its bytes without converting it (CSV),
+    /// `unchanged` is asked first, and a row it calls unchanged is skipped
+    /// unconverted.
+    pub fn next_unless(
+        &mut self,
+        unchanged: &mut dyn FnMut(&Key, u64) -> bool,
+    ) -> tandem_core::Result<Option<Next>> {
+        let Some((start, line)) = self.scanner.advance()? else {
+            return Ok(None);
+        };
+        let Some((key, hash)) = self.scanner.quick() else {
+            return Ok(Some(Next::Row(self.convert(start, line))));
+        };
+        if let Some(first) = self.seen.get(&key) {
+            let message = format!("duplicate key {key} (first on line {first})");
+            let outcome = Err(BadRow {
+                line,
+                column: None,
+                key: Some(key),
+                message,
+            });
+            return Ok(Some(Next::Row(Row { start, outcome })));
+        }
+        self.seen.insert(key.clone(), line);
+        if unchanged(&key, hash) {
+            return Ok(Some(Next::Unchanged));
+        }
+        let outcome = match self.scanner.fields() {
+            Ok(fields) => Ok(Record {
+                key,
+                fields,
+                version: None,
+                modified: None,
+            }),
+            Err(fault) => Err(BadRow {
+                line,
+                column: fault.column,
+                key: Some(key),
+                message: fault.message,
+            }),
+        };
+        Ok(Some(Next::Hashed(Row { start, outcome })))
+    }
+
+    /// Converts the row the scanner just read.
+    fn convert(&mut self, start: u64, line: u64) -> Row {
         let bad = |column: Option<String>, key: Option<Key>, message: String| BadRow {
-            line: raw.line,
+            line,
             column,
             key,
             message,
         };
-        let outcome = match raw.fields {
+        let outcome = match self.scanner.fields() {
             Err(fault) => Err(bad(fault.column, None, fault.message)),
             Ok(fields) => match key_of(&self.settings.key, &fields) {
                 Err(column) => Err(bad(
@@ -74,7 +124,7 @@ impl Rows {
                         Err(bad(None, Some(key), message))
                     }
                     None => {
-                        self.seen.insert(key.clone(), raw.line);
+                        self.seen.insert(key.clone(), line);
                         Ok(Record {
                             key,
                             fields,
@@ -85,11 +135,19 @@ impl Rows {
                 },
             },
         };
-        Ok(Some(Row {
-            start: raw.start,
-            outcome,
-        }))
+        Row { start, outcome }
     }
+}
+
+/// What [`Rows::next_unless`] read.
+pub(crate) enum Next {
+    /// A row that was not converted: `unchanged` said so.
+    Unchanged,
+    /// A row whose key and hash `unchanged` was asked about.
+    Hashed(Row),
+    /// A row the format could not hash unconverted; `unchanged` was not
+    /// asked.
+    Row(Row),
 }
 
 /// The key made of the key columns' canonical text, or the first key

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::config::{Format, OnBadRecord, Settings};
 use crate::cursor::{self, Fingerprint, Since, Tracker};
-use crate::rows::Rows;
+use crate::rows::{Next, Rows};
 use crate::{CONNECTOR, FileConnector, blocking};
 
 /// How many JSON Lines rows `entities` looks at to find the fields.
@@ -190,13 +190,20 @@ impl Read<'_> {
                 fields.iter().any(|f| f == name) || settings.key.iter().any(|k| k == name)
             }
         };
-        while let Some(row) = rows.next_row()? {
+        while let Some(next) =
+            rows.next_unless(&mut |key, hash| !tracker.changed_bytes(key, hash))?
+        {
+            let (row, hashed) = match next {
+                Next::Unchanged => continue,
+                Next::Hashed(row) => (row, true),
+                Next::Row(row) => (row, false),
+            };
             match row.outcome {
                 Ok(mut record) => {
                     if self.request.fields.is_some() {
                         record.fields.retain(|(n, _)| keep(n));
                     }
-                    if tracker.changed(&record) {
+                    if hashed || tracker.changed(&record) {
                         batch.changes.push(Change::Upsert(record));
                     }
                 }

@@ -5,12 +5,13 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 
 use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
-use tandem_core::{Error, Result, Value};
+use tandem_core::{Error, Key, Result, Value};
 
-use super::{Fault, RawRow, Scanner};
+use super::{Fault, Scanner};
 use crate::CONNECTOR;
 use crate::config::Settings;
 use crate::error::io_error;
+use xxhash_rust::xxh3::Xxh3;
 
 /// One CSV record's fields, as bytes; the buffers only grow.
 struct Fields {
@@ -50,6 +51,8 @@ pub(crate) struct CsvScanner {
     columns: Vec<String>,
     data_start: u64,
     fields: Fields,
+    /// Where each key column is among `columns`.
+    key_at: Vec<usize>,
 }
 
 /// Where a scanner is in the file.
@@ -103,9 +106,18 @@ impl CsvScanner {
             columns: settings.columns.clone().unwrap_or_default(),
             data_start: bom,
             fields: Fields::default(),
+            key_at: Vec::new(),
         };
         if settings.header {
             scanner.read_header()?;
+        }
+        scanner.key_at = settings
+            .key
+            .iter()
+            .map_while(|k| scanner.columns.iter().position(|c| c == k))
+            .collect();
+        if scanner.key_at.len() != settings.key.len() {
+            scanner.key_at.clear();
         }
         Ok(scanner)
     }
@@ -255,16 +267,42 @@ impl Scanner for CsvScanner {
         self.position.crlf.unwrap_or(false)
     }
 
-    fn next_row(&mut self) -> Result<Option<RawRow>> {
-        let Some((start, line)) = self.read_record()? else {
-            return Ok(None);
+    fn advance(&mut self) -> Result<Option<(u64, u64)>> {
+        self.read_record()
+    }
+
+    fn fields(&self) -> std::result::Result<Vec<(String, Value)>, Fault> {
+        self.convert()
+    }
+
+    fn quick(&self) -> Option<(Key, u64)> {
+        let fields = &self.fields;
+        if fields.len != self.columns.len() || self.key_at.is_empty() {
+            return None;
+        }
+        let field = |i: usize| {
+            let start = if i == 0 { 0 } else { fields.ends[i - 1] };
+            &fields.bytes[start..fields.ends[i]]
         };
-        let fields = self.convert();
-        Ok(Some(RawRow {
-            start,
-            line,
-            fields,
-        }))
+        // A row `convert` would reject is left to it.
+        if (0..fields.len).any(|i| std::str::from_utf8(field(i)).is_err()) {
+            return None;
+        }
+        let mut parts = Vec::with_capacity(self.key_at.len());
+        for &i in &self.key_at {
+            match std::str::from_utf8(field(i)) {
+                Ok(text) if !text.is_empty() => parts.push(text),
+                _ => return None,
+            }
+        }
+        // The fields' bytes and where each ends: "ab","" and "a","b" differ.
+        let used = fields.ends[fields.len - 1];
+        let mut hasher = Xxh3::new();
+        hasher.update(&fields.bytes[..used]);
+        for &end in &fields.ends[..fields.len] {
+            hasher.update(&(end as u32).to_le_bytes());
+        }
+        Some((Key::composite(&parts), hasher.digest()))
     }
 }
 

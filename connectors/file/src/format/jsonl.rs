@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde::de::{MapAccess, Visitor};
 use tandem_core::{Result, Value};
 
-use super::{Fault, RawRow, Scanner};
+use super::{Fault, Scanner};
 use crate::config::Settings;
 use crate::error::io_error;
 
@@ -52,7 +52,7 @@ impl Scanner for JsonlScanner {
         self.crlf.unwrap_or(false)
     }
 
-    fn next_row(&mut self) -> Result<Option<RawRow>> {
+    fn advance(&mut self) -> Result<Option<(u64, u64)>> {
         loop {
             self.buf.clear();
             let n = self
@@ -73,13 +73,12 @@ impl Scanner for JsonlScanner {
             if self.buf.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let fields = parse(&self.buf);
-            return Ok(Some(RawRow {
-                start,
-                line,
-                fields,
-            }));
+            return Ok(Some((start, line)));
         }
+    }
+
+    fn fields(&self) -> std::result::Result<Vec<(String, Value)>, Fault> {
+        parse(&self.buf)
     }
 }
 

@@ -10,24 +10,13 @@ pub(crate) mod jsonl;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 
-use tandem_core::{Result, Value};
+use tandem_core::{Key, Result, Value};
 
 use crate::config::{Format, Settings};
 use crate::error::io_error;
 
 /// The UTF-8 byte order mark.
 pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
-
-/// One row of a file, parsed as far as the format goes.
-#[derive(Debug)]
-pub(crate) struct RawRow {
-    /// The byte offset where the row starts.
-    pub start: u64,
-    /// The 1-based physical line where the row starts.
-    pub line: u64,
-    /// The fields in file order, or what is wrong with the row.
-    pub fields: std::result::Result<Vec<(String, Value)>, Fault>,
-}
 
 /// What is wrong with a row.
 #[derive(Debug, Clone)]
@@ -59,8 +48,21 @@ pub(crate) trait Scanner: Send {
     /// Whether the file's lines end with CRLF, once a line end has been seen.
     fn crlf(&self) -> bool;
 
-    /// The next row, or `None` at the end of the file.
-    fn next_row(&mut self) -> Result<Option<RawRow>>;
+    /// Reads the next row without converting its fields: where it starts
+    /// (byte offset, line), or `None` at the end of the file.
+    fn advance(&mut self) -> Result<Option<(u64, u64)>>;
+
+    /// The fields of the row [`Scanner::advance`] read, or what is wrong
+    /// with it.
+    fn fields(&self) -> std::result::Result<Vec<(String, Value)>, Fault>;
+
+    /// The key of the row [`Scanner::advance`] read and a hash of its
+    /// bytes, found without converting the row; `None` when the format
+    /// cannot tell them so (JSON Lines) or the row is not well formed (then
+    /// [`Scanner::fields`] says what is wrong).
+    fn quick(&self) -> Option<(Key, u64)> {
+        None
+    }
 }
 
 /// Opens a scanner on a file; reads the header of a CSV file.

@@ -18,12 +18,13 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{ErrorKind, Read};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 use tandem_core::{Cursor, Error, Key, Record, Result};
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::{Xxh3, xxh3_128};
 
 use crate::CONNECTOR;
 use crate::config::Settings;
@@ -100,10 +101,43 @@ fn metadata(settings: &Settings, file: &File) -> Result<(u64, Option<SystemTime>
     Ok((meta.len(), meta.modified().ok()))
 }
 
+/// A key's 128-bit hash. The maps of a read (a million keys and more) hold
+/// these instead of the keys; two keys of one file sharing one is as
+/// likely as a random 128-bit collision.
+pub(crate) fn key_hash(key: &Key) -> u128 {
+    xxh3_128(key.0.as_bytes())
+}
+
+/// A hasher for keys that are already hashes.
+#[derive(Default)]
+pub(crate) struct HashedKey(u64);
+
+impl Hasher for HashedKey {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64;
+    }
+}
+
+/// A map keyed by [`key_hash`].
+pub(crate) type ByKeyHash<V> = HashMap<u128, V, BuildHasherDefault<HashedKey>>;
+
 /// A read since a cursor: what the file held then.
 pub(crate) struct Since {
     fingerprint: Option<u128>,
-    rows: HashMap<Key, u64>,
+    /// The cursor's keys and row hashes.
+    rows: Vec<(Key, u64)>,
+    /// Where each key not yet read again is in `rows`.
+    unread: ByKeyHash<u32>,
 }
 
 impl Since {
@@ -122,15 +156,31 @@ impl Since {
                 stored.version
             )));
         }
+        let mut unread = ByKeyHash::with_capacity_and_hasher(stored.rows.len(), Default::default());
+        for (i, (key, _)) in stored.rows.iter().enumerate() {
+            unread.insert(key_hash(key), i as u32);
+        }
         Ok(Since {
             fingerprint: stored.fingerprint,
-            rows: stored.rows.into_iter().collect(),
+            rows: stored.rows,
+            unread,
         })
     }
 
     /// Whether the file is byte for byte what the cursor saw.
     pub fn same_file(&self, fp: Option<&Fingerprint>) -> bool {
         matches!((self.fingerprint, fp), (Some(a), Some(b)) if a == b.hash)
+    }
+
+    /// How many rows the file had.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Takes a key read again: its row hash then.
+    fn take(&mut self, key: &Key) -> Option<u64> {
+        let i = self.unread.remove(&key_hash(key))?;
+        Some(self.rows[i as usize].1)
     }
 }
 
@@ -143,10 +193,17 @@ pub(crate) struct Tracker {
 impl Tracker {
     /// A full read (`None`) or a read since a cursor.
     pub fn new(since: Option<Since>) -> Self {
+        let expected = since.as_ref().map_or(0, |s| s.len() + s.len() / 16);
         Tracker {
             since,
-            rows: Vec::new(),
+            rows: Vec::with_capacity(expected),
         }
+    }
+
+    /// How many rows the file is likely to have: as many as when the
+    /// cursor was taken.
+    pub fn expected(&self) -> usize {
+        self.since.as_ref().map_or(0, Since::len)
     }
 
     /// Records a row by its content for the next cursor; returns whether
@@ -162,17 +219,21 @@ impl Tracker {
         self.rows.push((key.clone(), hash));
         match &mut self.since {
             None => true,
-            Some(since) => since.rows.remove(key) != Some(hash),
+            Some(since) => since.take(key) != Some(hash),
         }
     }
 
     /// The keys of the cursor that the file no longer holds (none in a full
     /// read). Call once, after the last row.
     pub fn gone(&mut self) -> Vec<Key> {
-        let mut gone: Vec<Key> = match &mut self.since {
-            Some(since) => since.rows.drain().map(|(k, _)| k).collect(),
-            None => Vec::new(),
+        let Some(since) = &mut self.since else {
+            return Vec::new();
         };
+        let mut gone: Vec<Key> = since
+            .unread
+            .drain()
+            .map(|(_, i)| Key(std::mem::take(&mut since.rows[i as usize].0.0)))
+            .collect();
         gone.sort();
         gone
     }
@@ -185,7 +246,14 @@ impl Tracker {
             fingerprint,
             rows: self.rows,
         };
-        postcard::to_allocvec(&stored)
+        // Sized up front: a million rows make a cursor of tens of MB.
+        let size = stored
+            .rows
+            .iter()
+            .map(|(k, _)| k.0.len() + 12)
+            .sum::<usize>()
+            + 32;
+        postcard::to_extend(&stored, Vec::with_capacity(size))
             .map(Cursor)
             .map_err(|e| Error::other(CONNECTOR, format!("encoding the cursor: {e}")))
     }

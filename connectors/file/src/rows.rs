@@ -1,6 +1,5 @@
 //! Rows as records: keys, duplicate detection, and opening the file.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::ErrorKind;
 
@@ -8,6 +7,7 @@ use tandem_core::{Error, Key, Record, Value};
 
 use crate::CONNECTOR;
 use crate::config::Settings;
+use crate::cursor::{ByKeyHash, key_hash};
 use crate::error::{BadRow, io_error};
 use crate::format::{self, Scanner};
 
@@ -25,8 +25,8 @@ pub(crate) struct Row {
 pub(crate) struct Rows {
     settings: Settings,
     scanner: Box<dyn Scanner>,
-    /// The line each key was first seen on.
-    seen: HashMap<Key, u64>,
+    /// The line each key (by its hash) was first seen on.
+    seen: ByKeyHash<u64>,
 }
 
 impl Rows {
@@ -39,8 +39,13 @@ impl Rows {
         Ok(Some(Rows {
             settings: settings.clone(),
             scanner,
-            seen: HashMap::new(),
+            seen: ByKeyHash::default(),
         }))
+    }
+
+    /// Makes room for `rows` keys.
+    pub fn expect(&mut self, rows: usize) {
+        self.seen.reserve(rows);
     }
 
     /// The file's scanner: its columns, data start and line ends.
@@ -71,7 +76,8 @@ impl Rows {
         let Some((key, hash)) = self.scanner.quick() else {
             return Ok(Some(Next::Row(self.convert(start, line))));
         };
-        if let Some(first) = self.seen.get(&key) {
+        let hash_of_key = key_hash(&key);
+        if let Some(first) = self.seen.get(&hash_of_key) {
             let message = format!("duplicate key {key} (first on line {first})");
             let outcome = Err(BadRow {
                 line,
@@ -81,7 +87,7 @@ impl Rows {
             });
             return Ok(Some(Next::Row(Row { start, outcome })));
         }
-        self.seen.insert(key.clone(), line);
+        self.seen.insert(hash_of_key, line);
         if unchanged(&key, hash) {
             return Ok(Some(Next::Unchanged));
         }
@@ -118,13 +124,13 @@ impl Rows {
                     None,
                     format!("key column {column:?} is missing or empty"),
                 )),
-                Ok(key) => match self.seen.get(&key) {
+                Ok(key) => match self.seen.get(&key_hash(&key)) {
                     Some(first) => {
                         let message = format!("duplicate key {key} (first on line {first})");
                         Err(bad(None, Some(key), message))
                     }
                     None => {
-                        self.seen.insert(key.clone(), line);
+                        self.seen.insert(key_hash(&key), line);
                         Ok(Record {
                             key,
                             fields,

@@ -152,7 +152,8 @@ impl Read<'_> {
         }
         let mut tracker = Tracker::new(since);
         let mut batch = Batch::default();
-        if let Some(rows) = rows {
+        if let Some(mut rows) = rows {
+            rows.expect(tracker.expected());
             match self.rows(rows, &mut tracker, &mut batch)? {
                 Ok(()) => {}
                 Err(Gone) => return Ok(()),

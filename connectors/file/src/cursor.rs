@@ -31,7 +31,7 @@ use crate::config::Settings;
 use crate::error::io_error;
 
 /// The cursor format's version, first in its bytes.
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 /// What a cursor holds.
 #[derive(Serialize, Deserialize)]
@@ -40,8 +40,59 @@ struct Stored {
     /// The file's fingerprint when it was read; `None` when the file
     /// changed during the read (then the next read parses it).
     fingerprint: Option<u128>,
-    /// Every key read, with its row's content hash.
-    rows: Vec<(Key, u64)>,
+    /// Every key read, with its row's hash.
+    rows: KeyHashes,
+}
+
+/// Keys and their rows' hashes, in the order they were read. The keys are
+/// one string, so that a million of them are three allocations, not a
+/// million.
+#[derive(Default, Serialize, Deserialize)]
+struct KeyHashes {
+    /// The keys' text, one after another.
+    text: String,
+    /// Where each key ends in `text`.
+    ends: Vec<u32>,
+    /// Each key's row hash.
+    hashes: Vec<u64>,
+}
+
+impl KeyHashes {
+    fn with_capacity(rows: usize, text: usize) -> Self {
+        KeyHashes {
+            text: String::with_capacity(text),
+            ends: Vec::with_capacity(rows),
+            hashes: Vec::with_capacity(rows),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    fn push(&mut self, key: &Key, hash: u64) {
+        self.text.push_str(&key.0);
+        self.ends.push(self.text.len() as u32);
+        self.hashes.push(hash);
+    }
+
+    /// The text of the `i`th key.
+    fn key(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
+    }
+
+    /// Whether the ends are in order and within the text, on character
+    /// boundaries, one per hash.
+    fn valid(&self) -> bool {
+        let mut start = 0;
+        self.ends.len() == self.hashes.len()
+            && self.ends.iter().all(|&end| {
+                let ok = start <= end && self.text.is_char_boundary(end as usize);
+                start = end;
+                ok
+            })
+    }
 }
 
 /// The file's fingerprint and the metadata it was taken with.
@@ -135,7 +186,7 @@ pub(crate) type ByKeyHash<V> = HashMap<u128, V, BuildHasherDefault<HashedKey>>;
 pub(crate) struct Since {
     fingerprint: Option<u128>,
     /// The cursor's keys and row hashes.
-    rows: Vec<(Key, u64)>,
+    rows: KeyHashes,
     /// Where each key not yet read again is in `rows`.
     unread: ByKeyHash<u32>,
 }
@@ -148,21 +199,25 @@ impl Since {
             entity: settings.entity.clone(),
             message,
         };
-        let stored: Stored = postcard::from_bytes(&cursor.0)
-            .map_err(|e| expired(format!("the cursor is not a file cursor: {e}")))?;
-        if stored.version != VERSION {
+        let version = cursor.0.first().copied().unwrap_or_default();
+        if version != VERSION {
             return Err(expired(format!(
-                "cursor version {} is not {VERSION}",
-                stored.version
+                "cursor version {version} is not {VERSION}"
             )));
         }
-        let mut unread = ByKeyHash::with_capacity_and_hasher(stored.rows.len(), Default::default());
-        for (i, (key, _)) in stored.rows.iter().enumerate() {
-            unread.insert(key_hash(key), i as u32);
+        let stored: Stored = postcard::from_bytes(&cursor.0)
+            .map_err(|e| expired(format!("the cursor is not a file cursor: {e}")))?;
+        if !stored.rows.valid() {
+            return Err(expired("the cursor's keys are out of order".into()));
+        }
+        let rows = stored.rows;
+        let mut unread = ByKeyHash::with_capacity_and_hasher(rows.len(), Default::default());
+        for i in 0..rows.len() {
+            unread.insert(xxh3_128(rows.key(i).as_bytes()), i as u32);
         }
         Ok(Since {
             fingerprint: stored.fingerprint,
-            rows: stored.rows,
+            rows,
             unread,
         })
     }
@@ -180,24 +235,26 @@ impl Since {
     /// Takes a key read again: its row hash then.
     fn take(&mut self, key: &Key) -> Option<u64> {
         let i = self.unread.remove(&key_hash(key))?;
-        Some(self.rows[i as usize].1)
+        Some(self.rows.hashes[i as usize])
     }
 }
 
 /// Follows a read: which rows to send, and the cursor it ends with.
 pub(crate) struct Tracker {
     since: Option<Since>,
-    rows: Vec<(Key, u64)>,
+    rows: KeyHashes,
 }
 
 impl Tracker {
     /// A full read (`None`) or a read since a cursor.
     pub fn new(since: Option<Since>) -> Self {
-        let expected = since.as_ref().map_or(0, |s| s.len() + s.len() / 16);
-        Tracker {
-            since,
-            rows: Vec::with_capacity(expected),
-        }
+        let rows = match &since {
+            Some(s) => {
+                KeyHashes::with_capacity(s.len() + s.len() / 16, s.rows.text.len() * 17 / 16)
+            }
+            None => KeyHashes::default(),
+        };
+        Tracker { since, rows }
     }
 
     /// How many rows the file is likely to have: as many as when the
@@ -216,7 +273,7 @@ impl Tracker {
     /// Records a row by the hash of its bytes (or of its content) for the
     /// next cursor; returns whether it is to be sent.
     pub fn changed_bytes(&mut self, key: &Key, hash: u64) -> bool {
-        self.rows.push((key.clone(), hash));
+        self.rows.push(key, hash);
         match &mut self.since {
             None => true,
             Some(since) => since.take(key) != Some(hash),
@@ -232,7 +289,7 @@ impl Tracker {
         let mut gone: Vec<Key> = since
             .unread
             .drain()
-            .map(|(_, i)| Key(std::mem::take(&mut since.rows[i as usize].0.0)))
+            .map(|(_, i)| Key::new(since.rows.key(i as usize)))
             .collect();
         gone.sort();
         gone
@@ -247,12 +304,7 @@ impl Tracker {
             rows: self.rows,
         };
         // Sized up front: a million rows make a cursor of tens of MB.
-        let size = stored
-            .rows
-            .iter()
-            .map(|(k, _)| k.0.len() + 12)
-            .sum::<usize>()
-            + 32;
+        let size = stored.rows.text.len() + stored.rows.len() * 15 + 64;
         postcard::to_extend(&stored, Vec::with_capacity(size))
             .map(Cursor)
             .map_err(|e| Error::other(CONNECTOR, format!("encoding the cursor: {e}")))

@@ -429,6 +429,7 @@ impl Engine {
         fault::point("engine.between_commits");
         writers[0].commit().await?;
         fault::point("engine.targets_committed");
+        tracing::debug!(pair = %pair.name, ms = started.elapsed().as_millis() as u64, "targets committed");
 
         let run_id = run_id.expect("a run that is not dry has an id");
         // A day run read only some days: the cursors stay where they were.
@@ -469,6 +470,7 @@ impl Engine {
             errors: state.errors.clone(),
             snapshot: Some(snapshot),
         };
+        tracing::debug!(pair = %pair.name, ms = started.elapsed().as_millis() as u64, "store commit ready");
         self.store.commit(commit).await?;
         tracing::debug!(pair = %pair.name, ms = started.elapsed().as_millis() as u64, "committed");
         fault::point("engine.committed");

@@ -32,13 +32,24 @@ impl StateStore {
     /// pending does nothing.
     pub async fn commit(&self, commit: Commit) -> Result<()> {
         let what = format!("committing run {} of pair {:?}", commit.run_id, commit.pair);
+        let started = std::time::Instant::now();
         let _turn = self.write_turn().await;
         let txn = self.begin_write("commit").await?;
+        tracing::debug!(
+            ms = started.elapsed().as_millis() as u64,
+            "store transaction begun"
+        );
         // Dropping `txn` on an error rolls everything back.
         apply(&txn, commit)
             .await
             .map_err(|e| codec::within(what.clone(), e))?;
-        txn.commit().await.ctx(|| what)
+        tracing::debug!(
+            ms = started.elapsed().as_millis() as u64,
+            "store changes written"
+        );
+        txn.commit().await.ctx(|| what)?;
+        tracing::debug!(ms = started.elapsed().as_millis() as u64, "store committed");
+        Ok(())
     }
 }
 
@@ -60,7 +71,13 @@ async fn apply(txn: &DatabaseTransaction, commit: Commit) -> Result<()> {
         snapshot,
     } = commit;
     let now = codec::now_ms();
+    let started = std::time::Instant::now();
     write_all_links(txn, &pair, &links, &removed_links, snapshot).await?;
+    tracing::debug!(
+        pair,
+        ms = started.elapsed().as_millis() as u64,
+        "links written"
+    );
     for (side, cursor) in cursors {
         let row = cursors::ActiveModel {
             id: NotSet,
@@ -128,12 +145,14 @@ async fn write_all_links(
     let keep = snapshot::supported(txn.get_database_backend());
     if links.is_empty() && removed.is_empty() {
         match &base {
-            Some(b) if keep && snapshot::exists(txn, pair, b.generation).await? => return Ok(()),
+            Some(b) if keep && snapshot::chain_to(txn, pair, b.generation).await?.is_some() => {
+                return Ok(());
+            }
             Some(_) => {}
             None => return Ok(()),
         }
     }
-    let generation = snapshot::changed(txn, pair).await?;
+    let generation = snapshot::bump(txn, pair).await?;
     let inserts = links.iter().filter(|u| u.id.is_none()).count();
     let first_id = match keep {
         true => Some(snapshot::reserve_ids(txn, inserts).await?),
@@ -157,9 +176,19 @@ async fn write_all_links(
         }
     }
     upsert_links(txn, pair, &inserts, first_id).await?;
-    if let (Some(base), Some(first_id), true) = (base, first_id, current) {
-        let rows = snapshot::next(base.rows, removed, links, first_id);
-        snapshot::write(txn, pair, generation, &rows).await?;
+    match (base, first_id, current) {
+        (Some(base), Some(first_id), true) => {
+            let started = std::time::Instant::now();
+            let chain = snapshot::chain_to(txn, pair, base.generation).await?;
+            let changed = snapshot::changed_rows(links, first_id);
+            snapshot::record(txn, pair, generation, chain, base.rows, removed, changed).await?;
+            tracing::debug!(
+                pair,
+                ms = started.elapsed().as_millis() as u64,
+                "link snapshot written"
+            );
+        }
+        _ => snapshot::forget(txn, pair).await?,
     }
     Ok(())
 }

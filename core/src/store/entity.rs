@@ -257,7 +257,7 @@ pub mod link_generations {
 pub mod link_snapshots {
     use sea_orm::entity::prelude::*;
 
-    /// One part of a snapshot.
+    /// One part of a whole snapshot, or one delta.
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "link_snapshots")]
     pub struct Model {
@@ -266,13 +266,18 @@ pub mod link_snapshots {
         pub id: i64,
         /// The pair.
         pub pair: String,
-        /// The links' generation this snapshot holds.
+        /// The links' generation this row made.
         pub generation: i64,
-        /// This part's number, from 0.
+        /// The generation of the whole snapshot this row belongs to or
+        /// builds on (`generation` itself for a part of a whole one).
+        pub base: i64,
+        /// This part's number, from 0 (0 for a delta).
         pub part: i64,
-        /// How many parts the snapshot has.
+        /// How many parts the snapshot has (1 for a delta).
         pub parts: i64,
-        /// The links of this part, postcard, in id order.
+        /// How many links the part holds, or the delta changes.
+        pub links: i64,
+        /// The links of this part in id order, or the delta, postcard.
         pub data: Vec<u8>,
     }
 

@@ -276,10 +276,11 @@ impl MigrationTrait for M0003Schedules {
 ///   records writes a hundred rows, not a million. Runs journaled before
 ///   keep their rows in `journal`, which is still read.
 /// - `link_generations` and `link_snapshots`: every change to a pair's
-///   links counts up its generation; a run's commit also writes the pair's
-///   whole link set (postcard, in parts) tagged with the generation it
-///   made. Loading reads the snapshot when its generation is current, and
-///   the `links` table otherwise.
+///   links counts up its generation; a run's commit also records the
+///   pair's link set (postcard) tagged with the generation it made: whole,
+///   in parts, or as a delta on the snapshot before. Loading reads the
+///   snapshot when it reaches the current generation, and the `links`
+///   table otherwise.
 /// - drops `idx_links_pair_day`, which no query used (each index costs a
 ///   B-tree insert per link).
 struct M0004LargePairs;
@@ -346,8 +347,10 @@ impl MigrationTrait for M0004LargePairs {
                 .col(big_pk_auto("id"))
                 .col(string("pair"))
                 .col(big_integer("generation"))
+                .col(big_integer("base"))
                 .col(big_integer("part"))
                 .col(big_integer("parts"))
+                .col(big_integer("links"))
                 .col(long_blob(backend, "data").not_null().take())
                 .take(),
         )
@@ -355,8 +358,8 @@ impl MigrationTrait for M0004LargePairs {
         index(
             m,
             "link_snapshots",
-            "idx_link_snapshots_pair_part",
-            &["pair", "part"],
+            "idx_link_snapshots_pair_generation_part",
+            &["pair", "generation", "part"],
             true,
         )
         .await?;

@@ -2,14 +2,22 @@
 //!
 //! Every change to a pair's links counts up the pair's generation, in the
 //! transaction that makes it. A run's commit, when the links it started from
-//! were the current generation, also writes the pair's whole new link set
-//! (postcard, in parts of [`LINKS_PER_PART`]) tagged with the generation it
-//! made. Loading reads the generation first, then the snapshot, and uses
-//! the snapshot only when its tag is that generation; otherwise it reads
-//! the `links` table. A snapshot is a cache: the table stays the truth.
+//! were the current generation, also records the pair's new link set: as a
+//! delta (the links it removed, and the links it changed or added, with
+//! their ids) on top of the snapshot it started from, or, when the deltas
+//! have grown, as a whole new snapshot (postcard, in parts of
+//! [`LINKS_PER_PART`]). Each row is tagged with the generation it made and
+//! the generation of the whole snapshot it builds on (`base`).
+//!
+//! Loading reads the generation first, then the snapshot rows, and uses
+//! them only when they make an unbroken chain from a whole snapshot to that
+//! generation; otherwise it reads the `links` table. Any other change to
+//! the links (linking, unlinking, disabling by hand) forgets the snapshot.
+//! A snapshot is a cache: the table stays the truth.
 //!
 //! A million links load from a snapshot in a fraction of a second; the same
-//! rows read one by one through the driver take seconds.
+//! rows read one by one through the driver take seconds. A run that changes
+//! 1% of them writes a delta of that 1%, not the million.
 
 use sea_orm::{
     ActiveValue::{NotSet, Set},
@@ -24,6 +32,67 @@ use crate::error::Result;
 
 /// How many links one snapshot row holds (about 5 MB).
 const LINKS_PER_PART: usize = 100_000;
+
+/// At most this many deltas on top of a whole snapshot.
+const MAX_DELTAS: i64 = 64;
+
+/// The deltas on top of a whole snapshot hold at most this share of its
+/// links (in percent) before a commit writes a whole one again.
+const MAX_DELTA_SHARE: usize = 25;
+
+/// What a delta holds: the links a commit removed, and the links it
+/// changed or added, with their ids.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Delta {
+    removed: Vec<i64>,
+    rows: Vec<LinkRow>,
+}
+
+/// A snapshot row without its data.
+#[derive(Debug, Clone, Copy, sea_orm::FromQueryResult)]
+struct Meta {
+    generation: i64,
+    base: i64,
+    part: i64,
+    parts: i64,
+    links: i64,
+}
+
+/// An unbroken chain of snapshot rows: a whole snapshot and its deltas.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Chain {
+    /// The generation of the whole snapshot.
+    base: i64,
+    /// How many links the whole snapshot holds.
+    links: usize,
+    /// How many links its deltas hold, together.
+    delta_links: usize,
+}
+
+/// The chain that `rows` (ordered by generation, then part) make up to
+/// `generation`, if they make one.
+fn chain(rows: &[Meta], generation: i64) -> Option<Chain> {
+    let base = rows.first()?.base;
+    let full: Vec<&Meta> = rows.iter().filter(|m| m.generation == base).collect();
+    let whole = !full.is_empty()
+        && full
+            .iter()
+            .enumerate()
+            .all(|(i, m)| m.base == base && m.part == i as i64 && m.parts == full.len() as i64);
+    let deltas = &rows[full.len()..];
+    let chained = deltas.iter().enumerate().all(|(i, m)| {
+        m.base == base && m.generation == base + 1 + i as i64 && m.part == 0 && m.parts == 1
+    });
+    let last = rows.last().map(|m| m.generation);
+    if !whole || !chained || last != Some(generation) {
+        return None;
+    }
+    Some(Chain {
+        base,
+        links: full.iter().map(|m| m.links as usize).sum(),
+        delta_links: deltas.iter().map(|m| m.links as usize).sum(),
+    })
+}
 
 /// Whether the backend keeps snapshots (it can reserve link ids inside a
 /// commit, see [`reserve_ids`]).
@@ -42,10 +111,18 @@ pub(crate) async fn generation(db: &impl ConnectionTrait, pair: &str) -> Result<
 }
 
 /// Counts up a pair's generation and forgets its snapshot: what every
-/// change to a pair's links does, inside its transaction. Returns the new
-/// generation. On PostgreSQL the row stays locked until the transaction
-/// ends, so changes to one pair's links take turns.
+/// change to a pair's links other than a run's commit does, inside its
+/// transaction. Returns the new generation.
 pub(crate) async fn changed(db: &impl ConnectionTrait, pair: &str) -> Result<i64> {
+    let generation = bump(db, pair).await?;
+    forget(db, pair).await?;
+    Ok(generation)
+}
+
+/// Counts up a pair's generation and returns the new one. On PostgreSQL
+/// the row stays locked until the transaction ends, so changes to one
+/// pair's links take turns.
+pub(crate) async fn bump(db: &impl ConnectionTrait, pair: &str) -> Result<i64> {
     let what = || format!("counting up the link generation of pair {pair:?}");
     let backend = db.get_database_backend();
     let sql = match backend {
@@ -65,65 +142,167 @@ pub(crate) async fn changed(db: &impl ConnectionTrait, pair: &str) -> Result<i64
     db.execute_raw(Statement::from_sql_and_values(backend, sql, [pair.into()]))
         .await
         .ctx(what)?;
+    generation(db, pair).await
+}
+
+/// Removes the pair's snapshot rows.
+pub(crate) async fn forget(db: &impl ConnectionTrait, pair: &str) -> Result<()> {
     link_snapshots::Entity::delete_many()
         .filter(link_snapshots::Column::Pair.eq(pair))
         .exec(db)
         .await
-        .ctx(what)?;
-    generation(db, pair).await
+        .ctx(|| format!("forgetting the link snapshot of pair {pair:?}"))?;
+    Ok(())
 }
 
-/// The pair's snapshot if it holds `generation`; `None` when there is none,
-/// it is of another generation, or it cannot be read (with a warning).
+/// The pair's links from its snapshot, if its rows make a chain up to
+/// `generation`; `None` when they do not, or cannot be read (with a
+/// warning).
 pub(crate) async fn read(
     db: &impl ConnectionTrait,
     pair: &str,
     generation: i64,
 ) -> Result<Option<Vec<LinkRow>>> {
-    let parts = link_snapshots::Entity::find()
+    let found = link_snapshots::Entity::find()
         .filter(link_snapshots::Column::Pair.eq(pair))
+        .order_by_asc(link_snapshots::Column::Generation)
         .order_by_asc(link_snapshots::Column::Part)
         .all(db)
         .await
         .ctx(|| format!("reading the link snapshot of pair {pair:?}"))?;
-    let complete = !parts.is_empty()
-        && parts.iter().enumerate().all(|(i, p)| {
-            p.generation == generation && p.part == i as i64 && p.parts == parts.len() as i64
-        });
-    if !complete {
+    let metas: Vec<Meta> = found.iter().map(meta).collect();
+    let Some(chain) = chain(&metas, generation) else {
         return Ok(None);
-    }
-    let mut rows = Vec::new();
-    for p in parts {
-        match codec::decode::<Vec<LinkRow>>(&format!("link snapshot part {}", p.part), &p.data) {
-            Ok(part) => rows.extend(part),
-            Err(e) => {
-                tracing::warn!(pair, error = %e, "link snapshot unreadable; reading the links table");
-                return Ok(None);
+    };
+    let unreadable = |e: crate::error::Error| {
+        tracing::warn!(pair, error = %e, "link snapshot unreadable; reading the links table");
+        None
+    };
+    let mut rows = Vec::with_capacity(chain.links + chain.delta_links);
+    for p in &found {
+        let what = format!("link snapshot {} part {}", p.generation, p.part);
+        if p.generation == chain.base {
+            match codec::decode::<Vec<LinkRow>>(&what, &p.data) {
+                Ok(part) => rows.extend(part),
+                Err(e) => return Ok(unreadable(e)),
+            }
+        } else {
+            match codec::decode::<Delta>(&what, &p.data) {
+                Ok(delta) => apply(&mut rows, delta),
+                Err(e) => return Ok(unreadable(e)),
             }
         }
     }
     Ok(Some(rows))
 }
 
-/// Whether the pair has a snapshot of `generation` (its first part).
-pub(crate) async fn exists(db: &impl ConnectionTrait, pair: &str, generation: i64) -> Result<bool> {
-    let found = link_snapshots::Entity::find()
-        .select_only()
-        .column(link_snapshots::Column::Id)
-        .filter(link_snapshots::Column::Pair.eq(pair))
-        .filter(link_snapshots::Column::Part.eq(0))
-        .filter(link_snapshots::Column::Generation.eq(generation))
-        .into_tuple::<i64>()
-        .one(db)
-        .await
-        .ctx(|| format!("looking for the link snapshot of pair {pair:?}"))?;
-    Ok(found.is_some())
+fn meta(m: &link_snapshots::Model) -> Meta {
+    Meta {
+        generation: m.generation,
+        base: m.base,
+        part: m.part,
+        parts: m.parts,
+        links: m.links,
+    }
 }
 
-/// Writes `rows` as the pair's snapshot of `generation` (after
-/// [`changed`] removed the old one).
-pub(crate) async fn write(
+/// Applies a delta to links in id order; they stay in id order.
+fn apply(rows: &mut Vec<LinkRow>, delta: Delta) {
+    if !delta.removed.is_empty() {
+        let removed: std::collections::HashSet<i64> = delta.removed.into_iter().collect();
+        rows.retain(|r| !removed.contains(&r.id));
+    }
+    let mut added = false;
+    for row in delta.rows {
+        match rows.binary_search_by_key(&row.id, |r| r.id) {
+            Ok(i) => rows[i] = row,
+            Err(_) => {
+                added |= rows.last().is_some_and(|last| last.id > row.id);
+                rows.push(row);
+            }
+        }
+    }
+    if added {
+        rows.sort_by_key(|r| r.id);
+    }
+}
+
+/// The pair's snapshot chain up to `generation`, if its rows make one.
+pub(crate) async fn chain_to(
+    db: &impl ConnectionTrait,
+    pair: &str,
+    generation: i64,
+) -> Result<Option<Chain>> {
+    use link_snapshots::Column as C;
+    let metas = link_snapshots::Entity::find()
+        .select_only()
+        .columns([C::Generation, C::Base, C::Part, C::Parts, C::Links])
+        .filter(C::Pair.eq(pair))
+        .order_by_asc(C::Generation)
+        .order_by_asc(C::Part)
+        .into_model::<Meta>()
+        .all(db)
+        .await
+        .ctx(|| format!("reading the link snapshot of pair {pair:?}"))?;
+    Ok(chain(&metas, generation))
+}
+
+/// Records a commit's links (the ids it `removed`, the links it
+/// `changed` or added) as generation `generation` of the pair's snapshot:
+/// as a delta on `chain` (the snapshot of the generation before, when there
+/// is one and its deltas are still small), else as a whole snapshot of
+/// `base` with the changes applied.
+pub(crate) async fn record(
+    db: &impl ConnectionTrait,
+    pair: &str,
+    generation: i64,
+    chain: Option<Chain>,
+    base: Vec<LinkRow>,
+    removed: &[i64],
+    changed: Vec<LinkRow>,
+) -> Result<()> {
+    if let Some(chain) = chain {
+        let delta_links = chain.delta_links + changed.len() + removed.len();
+        if generation - chain.base <= MAX_DELTAS
+            && delta_links * 100 <= chain.links.max(1) * MAX_DELTA_SHARE
+        {
+            let links = (changed.len() + removed.len()) as i64;
+            let delta = Delta {
+                removed: removed.to_vec(),
+                rows: changed,
+            };
+            let row = link_snapshots::ActiveModel {
+                id: NotSet,
+                pair: Set(pair.to_owned()),
+                generation: Set(generation),
+                base: Set(chain.base),
+                part: Set(0),
+                parts: Set(1),
+                links: Set(links),
+                data: Set(codec::encode("link snapshot delta", &delta)?),
+            };
+            link_snapshots::Entity::insert(row)
+                .exec_without_returning(db)
+                .await
+                .ctx(|| format!("writing the link snapshot of pair {pair:?}"))?;
+            return Ok(());
+        }
+    }
+    forget(db, pair).await?;
+    let mut rows = base;
+    apply(
+        &mut rows,
+        Delta {
+            removed: removed.to_vec(),
+            rows: changed,
+        },
+    );
+    write(db, pair, generation, &rows).await
+}
+
+/// Writes `rows` as the pair's whole snapshot of `generation` (after
+/// [`forget`] removed the old one).
+async fn write(
     db: &impl ConnectionTrait,
     pair: &str,
     generation: i64,
@@ -140,8 +319,10 @@ pub(crate) async fn write(
             id: NotSet,
             pair: Set(pair.to_owned()),
             generation: Set(generation),
+            base: Set(generation),
             part: Set(i as i64),
             parts: Set(parts as i64),
+            links: Set(chunk.len() as i64),
             data: Set(codec::encode("link snapshot", &chunk)?),
         };
         link_snapshots::Entity::insert(row)
@@ -191,43 +372,26 @@ pub(crate) async fn reserve_ids(db: &impl ConnectionTrait, n: usize) -> Result<i
     row.try_get::<i64>("", "first").ctx(what)
 }
 
-/// The pair's links after a commit: `base` without the removed links, with
-/// the updates applied, and the inserted links (the updates without an id,
-/// in order) numbered from `first_id`. In id order, as `base` is.
-pub(crate) fn next(
-    base: Vec<LinkRow>,
-    removed: &[i64],
-    updates: &[LinkUpdate],
-    first_id: i64,
-) -> Vec<LinkRow> {
-    let removed: std::collections::HashSet<i64> = removed.iter().copied().collect();
-    let updated: std::collections::HashMap<i64, &LinkUpdate> = updates
+/// The links a commit changes or adds, with their ids: the inserted ones
+/// (the updates without an id, in order) numbered from `first_id`.
+pub(crate) fn changed_rows(updates: &[LinkUpdate], first_id: i64) -> Vec<LinkRow> {
+    let mut next_id = first_id;
+    updates
         .iter()
-        .filter_map(|u| u.id.map(|id| (id, u)))
-        .collect();
-    let row = |id: i64, u: &LinkUpdate| LinkRow {
-        id,
-        a_key: u.a_key.clone(),
-        b_key: u.b_key.clone(),
-        hash_a: u.hash_a,
-        hash_b: u.hash_b,
-        disabled: u.disabled,
-        day: u.day,
-    };
-    let mut out: Vec<LinkRow> = base
-        .into_iter()
-        .filter(|r| !removed.contains(&r.id))
-        .map(|r| match updated.get(&r.id) {
-            Some(u) => row(r.id, u),
-            None => r,
+        .map(|u| {
+            let id = u.id.unwrap_or_else(|| {
+                next_id += 1;
+                next_id - 1
+            });
+            LinkRow {
+                id,
+                a_key: u.a_key.clone(),
+                b_key: u.b_key.clone(),
+                hash_a: u.hash_a,
+                hash_b: u.hash_b,
+                disabled: u.disabled,
+                day: u.day,
+            }
         })
-        .collect();
-    out.extend(
-        updates
-            .iter()
-            .filter(|u| u.id.is_none())
-            .enumerate()
-            .map(|(i, u)| row(first_id + i as i64, u)),
-    );
-    out
+        .collect()
 }

@@ -1,0 +1,152 @@
+//! Link snapshots: a run that changes a few of a pair's links records a
+//! delta, not the whole set, and the links load the same from a chain of
+//! deltas as from the links table.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use sea_orm::{ConnectionTrait, Database, Statement};
+use tandem_core::Key;
+use tandem_core::store::{Commit, LinkUpdate, RunStatus, Side, StateStore};
+
+store_tests!(deltas_load_as_the_table_does);
+
+const PAIR: &str = "big";
+
+/// Keys to their hashes, as a pair's links should be.
+type Model = BTreeMap<String, u64>;
+
+/// The pair's links as keys and hashes, and their ids.
+async fn loaded(store: &StateStore) -> (Model, Vec<i64>) {
+    let set = store.load_link_set(PAIR).await.unwrap();
+    let ids = set.rows.iter().map(|r| r.id).collect();
+    let links = set
+        .rows
+        .into_iter()
+        .map(|r| (r.a_key.unwrap().0, r.hash_a.unwrap()))
+        .collect();
+    (links, ids)
+}
+
+/// The pair's snapshot rows as (generation, base).
+async fn snapshot_rows(url: &str) -> Vec<(i64, i64)> {
+    let db = Database::connect(url).await.unwrap();
+    let backend = db.get_database_backend();
+    let sql = format!(
+        "SELECT generation, base FROM link_snapshots WHERE pair = '{PAIR}' ORDER BY generation, part"
+    );
+    let rows = db
+        .query_all_raw(Statement::from_string(backend, sql))
+        .await
+        .unwrap();
+    db.close().await.ok();
+    rows.iter()
+        .map(|r| {
+            (
+                r.try_get::<i64>("", "generation").unwrap(),
+                r.try_get::<i64>("", "base").unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn link(key: &str, hash: u64) -> LinkUpdate {
+    LinkUpdate {
+        id: None,
+        a_key: Some(Key::from(key)),
+        b_key: Some(Key::from(key)),
+        hash_a: Some(hash),
+        hash_b: Some(hash),
+        base: None,
+        disabled: false,
+        day: None,
+    }
+}
+
+/// Commits `links` and `removed` as a run that loaded the pair's links
+/// just before, as the engine does.
+async fn run(store: &StateStore, links: Vec<LinkUpdate>, removed: Vec<i64>) {
+    let set = store.load_link_set(PAIR).await.unwrap();
+    let run = store
+        .start_run(PAIR, "send", "manual", false)
+        .await
+        .unwrap();
+    let mut c = Commit::new(run, PAIR, RunStatus::Completed);
+    c.links = links;
+    c.removed_links = removed;
+    c.snapshot = Some(set);
+    store.commit(c).await.unwrap();
+}
+
+async fn deltas_load_as_the_table_does(url: &str, store: StateStore) {
+    let mut model = Model::new();
+    let first: Vec<LinkUpdate> = (0..400)
+        .map(|i| {
+            model.insert(format!("k{i:04}"), i);
+            link(&format!("k{i:04}"), i)
+        })
+        .collect();
+    run(&store, first, Vec::new()).await;
+    assert_eq!(loaded(&store).await.0, model);
+    assert_eq!(snapshot_rows(url).await, [(1, 1)], "a whole snapshot");
+
+    // Each run changes 14 links, adds 4 and removes 2: 20 of 400, so five
+    // deltas fit in a quarter of the links and the sixth run writes a whole
+    // snapshot again.
+    for round in 0..7u64 {
+        let set = store.load_link_set(PAIR).await.unwrap();
+        let mut links = Vec::new();
+        for row in set.rows.iter().skip(round as usize * 20).take(14) {
+            let key = row.a_key.clone().unwrap().0;
+            let hash = 1000 * (round + 1) + row.id as u64;
+            model.insert(key.clone(), hash);
+            links.push(LinkUpdate {
+                id: Some(row.id),
+                ..link(&key, hash)
+            });
+        }
+        for j in 0..4 {
+            let key = format!("new{round}-{j}");
+            model.insert(key.clone(), j);
+            links.push(link(&key, j));
+        }
+        let mut removed = Vec::new();
+        for row in set.rows.iter().rev().skip(round as usize * 3).take(2) {
+            model.remove(&row.a_key.clone().unwrap().0);
+            removed.push(row.id);
+        }
+        run(&store, links, removed).await;
+        let (links, ids) = loaded(&store).await;
+        assert_eq!(links, model, "after round {round}");
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "links in id order");
+        let rows = snapshot_rows(url).await;
+        let generation = round as i64 + 2;
+        let expected: Vec<(i64, i64)> = match round {
+            0..=4 => (1..=generation).map(|g| (g, 1)).collect(),
+            5 => vec![(7, 7)],
+            _ => vec![(7, 7), (8, 7)],
+        };
+        assert_eq!(rows, expected, "snapshot rows after round {round}");
+    }
+
+    // A change by hand forgets the snapshot; the table then gives the same
+    // links and ids as the chain did.
+    let (before, ids_before) = loaded(&store).await;
+    store
+        .set_disabled(PAIR, Side::A, &Key::from("k0100"), true)
+        .await
+        .unwrap();
+    assert!(snapshot_rows(url).await.is_empty());
+    let set = store.load_link_set(PAIR).await.unwrap();
+    let disabled: Vec<&str> = set
+        .rows
+        .iter()
+        .filter(|r| r.disabled)
+        .map(|r| r.a_key.as_ref().unwrap().0.as_str())
+        .collect();
+    assert_eq!(disabled, ["k0100"]);
+    let (after, ids_after) = loaded(&store).await;
+    assert_eq!(after, before);
+    assert_eq!(ids_after, ids_before);
+}

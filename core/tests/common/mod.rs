@@ -92,7 +92,7 @@ macro_rules! store_tests {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    let (backend, url) = crate::common::Backend::sqlite();
+                    let (backend, url) = $crate::common::Backend::sqlite();
                     let store = tandem_core::store::StateStore::open(&url).await.expect("open store");
                     super::$name(&url, store).await;
                     backend.cleanup().await;
@@ -103,7 +103,7 @@ macro_rules! store_tests {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    let Some((backend, url)) = crate::common::Backend::postgres().await else {
+                    let Some((backend, url)) = $crate::common::Backend::postgres().await else {
                         return;
                     };
                     let store = tandem_core::store::StateStore::open(&url).await.expect("open store");

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tandem_e2e::{Run, Sandbox, plugin, tandem_bin};
+use tandem_e2e::{Run, Sandbox, events_endpoints, tandem_bin};
 
 /// How the pair of a case runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,20 +33,7 @@ fn manifest(kind: Kind, on_crash: &str, batch_size: usize) -> String {
         ),
     };
     format!(
-        r#"
-[plugins]
-file = "{file}"
-
-[endpoints.src]
-type = "file"
-path = "events.csv"
-key = ["id"]
-
-[endpoints.dst]
-type = "file"
-path = "out.csv"
-key = ["id"]
-
+        r#"{endpoints}
 [pairs.events]
 a = "src"
 b = "dst"
@@ -57,7 +44,7 @@ batch_size = {batch_size}
 on_crash = "{on_crash}"
 {ledger}
 "#,
-        file = plugin("tandem_connector_file").display()
+        endpoints = events_endpoints()
     )
 }
 

@@ -91,15 +91,27 @@ async fn deltas_load_as_the_table_does(url: &str, store: StateStore) {
     assert_eq!(loaded(&store).await.0, model);
     assert_eq!(snapshot_rows(url).await, [(1, 1)], "a whole snapshot");
 
-    // Each run changes 14 links, adds 4 and removes 2: 20 of 400, so five
+    // Each run changes 14 links (one of them to another key), adds 4 and
+    // removes 2: 20 of 400, so five
     // deltas fit in a quarter of the links and the sixth run writes a whole
     // snapshot again.
     for round in 0..7u64 {
         let set = store.load_link_set(PAIR).await.unwrap();
         let mut links = Vec::new();
-        for row in set.rows.iter().skip(round as usize * 20).take(14) {
-            let key = row.a_key.clone().unwrap().0;
+        for (n, row) in set
+            .rows
+            .iter()
+            .skip(round as usize * 20)
+            .take(14)
+            .enumerate()
+        {
+            let mut key = row.a_key.clone().unwrap().0;
             let hash = 1000 * (round + 1) + row.id as u64;
+            if n == 0 {
+                // One link a run moves to another key.
+                model.remove(&key);
+                key = format!("{key}-moved");
+            }
             model.insert(key.clone(), hash);
             links.push(LinkUpdate {
                 id: Some(row.id),
@@ -134,7 +146,7 @@ async fn deltas_load_as_the_table_does(url: &str, store: StateStore) {
     // links and ids as the chain did.
     let (before, ids_before) = loaded(&store).await;
     store
-        .set_disabled(PAIR, Side::A, &Key::from("k0100"), true)
+        .set_disabled(PAIR, Side::A, &Key::from("k0101"), true)
         .await
         .unwrap();
     assert!(snapshot_rows(url).await.is_empty());
@@ -145,7 +157,7 @@ async fn deltas_load_as_the_table_does(url: &str, store: StateStore) {
         .filter(|r| r.disabled)
         .map(|r| r.a_key.as_ref().unwrap().0.as_str())
         .collect();
-    assert_eq!(disabled, ["k0100"]);
+    assert_eq!(disabled, ["k0101"]);
     let (after, ids_after) = loaded(&store).await;
     assert_eq!(after, before);
     assert_eq!(ids_after, ids_before);

@@ -74,7 +74,7 @@ async fn apply(txn: &DatabaseTransaction, commit: Commit) -> Result<()> {
     let started = std::time::Instant::now();
     write_all_links(txn, &pair, &links, &removed_links, snapshot).await?;
     tracing::debug!(
-        pair,
+        pair = %pair,
         ms = started.elapsed().as_millis() as u64,
         "links written"
     );
@@ -195,7 +195,7 @@ async fn write_all_links(
             let changed = snapshot::changed_rows(links, first_id);
             snapshot::record(txn, pair, generation, chain, base.rows, removed, changed).await?;
             tracing::debug!(
-                pair,
+                pair = %pair,
                 ms = started.elapsed().as_millis() as u64,
                 "link snapshot written"
             );

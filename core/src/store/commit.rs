@@ -179,7 +179,7 @@ async fn write_all_links(
                 .is_ok_and(|i| base.rows[i].a_key == u.a_key && base.rows[i].b_key == u.b_key)
         };
         let (same, rekeyed): (Vec<&LinkUpdate>, Vec<&LinkUpdate>) =
-            updates.iter().partition(same_keys);
+            updates.iter().copied().partition(same_keys);
         upsert_links(txn, pair, &same, None, false).await?;
         upsert_links(txn, pair, &rekeyed, None, true).await?;
     } else {

@@ -187,8 +187,9 @@ pub(crate) struct Since {
     fingerprint: Option<u128>,
     /// The cursor's keys and row hashes.
     rows: KeyHashes,
-    /// Where each key not yet read again is in `rows`.
-    unread: ByKeyHash<u32>,
+    /// Where each key is in `rows`, and the line it was read on again (0
+    /// while it was not).
+    keys: ByKeyHash<(u32, u64)>,
 }
 
 impl Since {
@@ -211,14 +212,14 @@ impl Since {
             return Err(expired("the cursor's keys are out of order".into()));
         }
         let rows = stored.rows;
-        let mut unread = ByKeyHash::with_capacity_and_hasher(rows.len(), Default::default());
+        let mut keys = ByKeyHash::with_capacity_and_hasher(rows.len(), Default::default());
         for i in 0..rows.len() {
-            unread.insert(xxh3_128(rows.key(i).as_bytes()), i as u32);
+            keys.insert(xxh3_128(rows.key(i).as_bytes()), (i as u32, 0));
         }
         Ok(Since {
             fingerprint: stored.fingerprint,
             rows,
-            unread,
+            keys,
         })
     }
 
@@ -232,11 +233,41 @@ impl Since {
         self.rows.len()
     }
 
-    /// Takes a key read again: its row hash then.
-    fn take(&mut self, key: &Key) -> Option<u64> {
-        let i = self.unread.remove(&key_hash(key))?;
-        Some(self.rows.hashes[i as usize])
+    /// Takes a key read again on `line`.
+    fn take(&mut self, key: &Key, line: u64) -> Taken {
+        match self.keys.get_mut(&key_hash(key)) {
+            None => Taken::New,
+            Some((_, first)) if *first != 0 => Taken::Again(*first),
+            Some((i, first)) => {
+                *first = line.max(1);
+                Taken::Known(self.rows.hashes[*i as usize])
+            }
+        }
     }
+}
+
+/// What a key read since a cursor is.
+enum Taken {
+    /// Not in the cursor.
+    New,
+    /// In the cursor, with its row's hash then.
+    Known(u64),
+    /// In the cursor, and already read on this line.
+    Again(u64),
+}
+
+/// What a row read is to the cursor.
+pub(crate) enum Seen {
+    /// Its key is not in the cursor (or the read is a full one): whether it
+    /// is a duplicate is for the reader to tell. Call
+    /// [`Tracker::keep_new`] once it is not.
+    New,
+    /// Its key is in the cursor, with the same hash: not to be sent.
+    Unchanged,
+    /// Its key is in the cursor, with another hash: to be sent.
+    Changed,
+    /// Its key was already read, on this line.
+    Again(u64),
 }
 
 /// Follows a read: which rows to send, and the cursor it ends with.
@@ -257,27 +288,40 @@ impl Tracker {
         Tracker { since, rows }
     }
 
-    /// How many rows the file is likely to have: as many as when the
-    /// cursor was taken.
-    pub fn expected(&self) -> usize {
-        self.since.as_ref().map_or(0, Since::len)
-    }
-
-    /// Records a row by its content for the next cursor; returns whether
-    /// it is to be sent (always in a full read; when new or changed since
-    /// the cursor).
-    pub fn changed(&mut self, record: &Record) -> bool {
-        self.changed_bytes(&record.key, record.content_hash())
-    }
-
-    /// Records a row by the hash of its bytes (or of its content) for the
-    /// next cursor; returns whether it is to be sent.
-    pub fn changed_bytes(&mut self, key: &Key, hash: u64) -> bool {
-        self.rows.push(key, hash);
-        match &mut self.since {
-            None => true,
-            Some(since) => since.take(key) != Some(hash),
+    /// Records a row, already known not to be a duplicate, by its content
+    /// for the next cursor; returns whether it is to be sent (always in a
+    /// full read; when new or changed since the cursor).
+    pub fn changed(&mut self, record: &Record, line: u64) -> bool {
+        match self.seen(&record.key, record.content_hash(), line) {
+            Seen::New => {
+                self.keep_new(&record.key, record.content_hash());
+                true
+            }
+            Seen::Unchanged => false,
+            Seen::Changed | Seen::Again(_) => true,
         }
+    }
+
+    /// Tells what a row read on `line`, by the hash of its bytes (or of its
+    /// content), is to the cursor, and records it for the next cursor
+    /// unless it is new (see [`Seen::New`]) or read again.
+    pub fn seen(&mut self, key: &Key, hash: u64, line: u64) -> Seen {
+        let Some(since) = &mut self.since else {
+            return Seen::New;
+        };
+        let seen = match since.take(key, line) {
+            Taken::New => return Seen::New,
+            Taken::Again(first) => return Seen::Again(first),
+            Taken::Known(before) if before == hash => Seen::Unchanged,
+            Taken::Known(_) => Seen::Changed,
+        };
+        self.rows.push(key, hash);
+        seen
+    }
+
+    /// Records a new row (see [`Seen::New`]) for the next cursor.
+    pub fn keep_new(&mut self, key: &Key, hash: u64) {
+        self.rows.push(key, hash);
     }
 
     /// The keys of the cursor that the file no longer holds (none in a full
@@ -287,9 +331,10 @@ impl Tracker {
             return Vec::new();
         };
         let mut gone: Vec<Key> = since
-            .unread
-            .drain()
-            .map(|(_, i)| Key::new(since.rows.key(i as usize)))
+            .keys
+            .values()
+            .filter(|(_, line)| *line == 0)
+            .map(|(i, _)| Key::new(since.rows.key(*i as usize)))
             .collect();
         gone.sort();
         gone

@@ -7,7 +7,7 @@ use tandem_core::{Error, Key, Record, Value};
 
 use crate::CONNECTOR;
 use crate::config::Settings;
-use crate::cursor::{ByKeyHash, key_hash};
+use crate::cursor::{ByKeyHash, Seen, Tracker, key_hash};
 use crate::error::{BadRow, io_error};
 use crate::format::{self, Scanner};
 
@@ -16,6 +16,8 @@ use crate::format::{self, Scanner};
 pub(crate) struct Row {
     /// The byte offset where the row starts.
     pub start: u64,
+    /// The 1-based line where the row starts.
+    pub line: u64,
     /// The record, or what is wrong with the row.
     pub outcome: Result<Record, BadRow>,
 }
@@ -25,7 +27,8 @@ pub(crate) struct Row {
 pub(crate) struct Rows {
     settings: Settings,
     scanner: Box<dyn Scanner>,
-    /// The line each key (by its hash) was first seen on.
+    /// The line each key (by its hash) was first seen on; in a read since
+    /// a cursor, only keys the cursor does not hold.
     seen: ByKeyHash<u64>,
 }
 
@@ -43,11 +46,6 @@ impl Rows {
         }))
     }
 
-    /// Makes room for `rows` keys.
-    pub fn expect(&mut self, rows: usize) {
-        self.seen.reserve(rows);
-    }
-
     /// The file's scanner: its columns, data start and line ends.
     pub fn scanner(&self) -> &dyn Scanner {
         self.scanner.as_ref()
@@ -63,21 +61,18 @@ impl Rows {
     }
 
     /// The next row, as [`Rows::next_row`], but where the format tells the
-    /// row's key and a hash of its bytes without converting it (CSV),
-    /// `unchanged` is asked first, and a row it calls unchanged is skipped
-    /// unconverted.
-    pub fn next_unless(
-        &mut self,
-        unchanged: &mut dyn FnMut(&Key, u64) -> bool,
-    ) -> tandem_core::Result<Option<Next>> {
+    /// row's key and a hash of its bytes without converting it (CSV), the
+    /// tracker is asked first, and a row unchanged since its cursor is
+    /// skipped unconverted. Keys of the cursor are checked for duplicates
+    /// by the tracker, new keys here.
+    pub fn next_unless(&mut self, tracker: &mut Tracker) -> tandem_core::Result<Option<Next>> {
         let Some((start, line)) = self.scanner.advance()? else {
             return Ok(None);
         };
         let Some((key, hash)) = self.scanner.quick() else {
             return Ok(Some(Next::Row(self.convert(start, line))));
         };
-        let hash_of_key = key_hash(&key);
-        if let Some(first) = self.seen.get(&hash_of_key) {
+        let duplicate = |key: Key, first: u64| {
             let message = format!("duplicate key {key} (first on line {first})");
             let outcome = Err(BadRow {
                 line,
@@ -85,11 +80,24 @@ impl Rows {
                 key: Some(key),
                 message,
             });
-            return Ok(Some(Next::Row(Row { start, outcome })));
-        }
-        self.seen.insert(hash_of_key, line);
-        if unchanged(&key, hash) {
-            return Ok(Some(Next::Unchanged));
+            Ok(Some(Next::Row(Row {
+                start,
+                line,
+                outcome,
+            })))
+        };
+        match tracker.seen(&key, hash, line) {
+            Seen::Unchanged => return Ok(Some(Next::Unchanged)),
+            Seen::Again(first) => return duplicate(key, first),
+            Seen::Changed => {}
+            Seen::New => {
+                let hash_of_key = key_hash(&key);
+                if let Some(&first) = self.seen.get(&hash_of_key) {
+                    return duplicate(key, first);
+                }
+                self.seen.insert(hash_of_key, line);
+                tracker.keep_new(&key, hash);
+            }
         }
         let outcome = match self.scanner.fields() {
             Ok(fields) => Ok(Record {
@@ -105,7 +113,11 @@ impl Rows {
                 message: fault.message,
             }),
         };
-        Ok(Some(Next::Hashed(Row { start, outcome })))
+        Ok(Some(Next::Hashed(Row {
+            start,
+            line,
+            outcome,
+        })))
     }
 
     /// Converts the row the scanner just read.
@@ -141,17 +153,21 @@ impl Rows {
                 },
             },
         };
-        Row { start, outcome }
+        Row {
+            start,
+            line,
+            outcome,
+        }
     }
 }
 
 /// What [`Rows::next_unless`] read.
 pub(crate) enum Next {
-    /// A row that was not converted: `unchanged` said so.
+    /// A row unchanged since the cursor, not converted.
     Unchanged,
-    /// A row whose key and hash `unchanged` was asked about.
+    /// A row the tracker has recorded by the hash of its bytes.
     Hashed(Row),
-    /// A row the format could not hash unconverted; `unchanged` was not
+    /// A row the format could not hash unconverted; the tracker was not
     /// asked.
     Row(Row),
 }

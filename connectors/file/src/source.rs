@@ -152,8 +152,7 @@ impl Read<'_> {
         }
         let mut tracker = Tracker::new(since);
         let mut batch = Batch::default();
-        if let Some(mut rows) = rows {
-            rows.expect(tracker.expected());
+        if let Some(rows) = rows {
             match self.rows(rows, &mut tracker, &mut batch)? {
                 Ok(()) => {}
                 Err(Gone) => return Ok(()),
@@ -191,9 +190,7 @@ impl Read<'_> {
                 fields.iter().any(|f| f == name) || settings.key.iter().any(|k| k == name)
             }
         };
-        while let Some(next) =
-            rows.next_unless(&mut |key, hash| !tracker.changed_bytes(key, hash))?
-        {
+        while let Some(next) = rows.next_unless(tracker)? {
             let (row, hashed) = match next {
                 Next::Unchanged => continue,
                 Next::Hashed(row) => (row, true),
@@ -204,7 +201,7 @@ impl Read<'_> {
                     if self.request.fields.is_some() {
                         record.fields.retain(|(n, _)| keep(n));
                     }
-                    if hashed || tracker.changed(&record) {
+                    if hashed || tracker.changed(&record, row.line) {
                         batch.changes.push(Change::Upsert(record));
                     }
                 }

@@ -105,3 +105,30 @@ async fn jsonl_since_a_cursor() {
     let (changed, _) = summary(read(&c, Some(&cursor)).await);
     assert_eq!(changed, ["+2"]);
 }
+
+#[tokio::test]
+async fn since_a_cursor_a_key_twice_names_both_lines() {
+    let dir = Dir::new();
+    let path = dir.write("p.csv", "id,name\n1,Ada\n2,Bob\n");
+    let c = connector(&path, json!({}));
+    let (_, cursor) = summary(read(&c, None).await);
+    // A key the cursor holds, and a new one, each twice.
+    for (text, dup, first, line) in [
+        ("id,name\n2,Bob\n1,Ada\n1,Ann\n", "1", 3, 4),
+        ("id,name\n1,Ada\n3,Cy\n2,Bob\n3,Cyd\n", "3", 3, 5),
+    ] {
+        dir.write("p.csv", text);
+        let request = ReadRequest::since(c.entity(), cursor.clone());
+        let read: Result<Vec<Batch>, Error> = c.read(request).await.unwrap().try_collect().await;
+        match read {
+            Err(Error::BadRecord {
+                location, message, ..
+            }) => {
+                assert_eq!(location, format!("{}:{line}", path.display()));
+                let expected = format!("duplicate key {dup} (first on line {first})");
+                assert!(message.contains(&expected), "{message}");
+            }
+            other => panic!("expected a duplicate key, got {other:?}"),
+        }
+    }
+}

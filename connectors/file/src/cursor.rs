@@ -292,9 +292,10 @@ impl Tracker {
     /// for the next cursor; returns whether it is to be sent (always in a
     /// full read; when new or changed since the cursor).
     pub fn changed(&mut self, record: &Record, line: u64) -> bool {
-        match self.seen(&record.key, record.content_hash(), line) {
+        let hash = record.content_hash();
+        match self.seen(&record.key, hash, line) {
             Seen::New => {
-                self.keep_new(&record.key, record.content_hash());
+                self.keep_new(&record.key, hash);
                 true
             }
             Seen::Unchanged => false,

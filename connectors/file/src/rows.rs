@@ -1,5 +1,6 @@
 //! Rows as records: keys, duplicate detection, and opening the file.
 
+use std::collections::hash_map::Entry;
 use std::fs::File;
 use std::io::ErrorKind;
 
@@ -73,13 +74,7 @@ impl Rows {
             return Ok(Some(Next::Row(self.convert(start, line))));
         };
         let duplicate = |key: Key, first: u64| {
-            let message = format!("duplicate key {key} (first on line {first})");
-            let outcome = Err(BadRow {
-                line,
-                column: None,
-                key: Some(key),
-                message,
-            });
+            let outcome = Err(duplicate(line, key, first));
             Ok(Some(Next::Row(Row {
                 start,
                 line,
@@ -91,11 +86,9 @@ impl Rows {
             Seen::Again(first) => return duplicate(key, first),
             Seen::Changed => {}
             Seen::New => {
-                let hash_of_key = key_hash(&key);
-                if let Some(&first) = self.seen.get(&hash_of_key) {
+                if let Some(first) = self.first_seen(&key, line) {
                     return duplicate(key, first);
                 }
-                self.seen.insert(hash_of_key, line);
                 tracker.keep_new(&key, hash);
             }
         }
@@ -136,20 +129,14 @@ impl Rows {
                     None,
                     format!("key column {column:?} is missing or empty"),
                 )),
-                Ok(key) => match self.seen.get(&key_hash(&key)) {
-                    Some(first) => {
-                        let message = format!("duplicate key {key} (first on line {first})");
-                        Err(bad(None, Some(key), message))
-                    }
-                    None => {
-                        self.seen.insert(key_hash(&key), line);
-                        Ok(Record {
-                            key,
-                            fields,
-                            version: None,
-                            modified: None,
-                        })
-                    }
+                Ok(key) => match self.first_seen(&key, line) {
+                    Some(first) => Err(duplicate(line, key, first)),
+                    None => Ok(Record {
+                        key,
+                        fields,
+                        version: None,
+                        modified: None,
+                    }),
                 },
             },
         };
@@ -158,6 +145,30 @@ impl Rows {
             line,
             outcome,
         }
+    }
+}
+
+impl Rows {
+    /// The line `key` was first read on, or `None` when this is the first
+    /// time (which is then remembered).
+    fn first_seen(&mut self, key: &Key, line: u64) -> Option<u64> {
+        match self.seen.entry(key_hash(key)) {
+            Entry::Occupied(first) => Some(*first.get()),
+            Entry::Vacant(slot) => {
+                slot.insert(line);
+                None
+            }
+        }
+    }
+}
+
+/// A row on `line` whose key was first read on line `first`.
+fn duplicate(line: u64, key: Key, first: u64) -> BadRow {
+    BadRow {
+        line,
+        column: None,
+        message: format!("duplicate key {key} (first on line {first})"),
+        key: Some(key),
     }
 }
 

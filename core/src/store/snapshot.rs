@@ -261,42 +261,34 @@ pub(crate) async fn record(
     removed: &[i64],
     changed: Vec<LinkRow>,
 ) -> Result<()> {
-    if let Some(chain) = chain {
-        let delta_links = chain.delta_links + changed.len() + removed.len();
-        if generation - chain.base <= MAX_DELTAS
-            && delta_links * 100 <= chain.links.max(1) * MAX_DELTA_SHARE
-        {
-            let links = (changed.len() + removed.len()) as i64;
-            let delta = Delta {
-                removed: removed.to_vec(),
-                rows: changed,
-            };
-            let row = link_snapshots::ActiveModel {
-                id: NotSet,
-                pair: Set(pair.to_owned()),
-                generation: Set(generation),
-                base: Set(chain.base),
-                part: Set(0),
-                parts: Set(1),
-                links: Set(links),
-                data: Set(codec::encode("link snapshot delta", &delta)?),
-            };
-            link_snapshots::Entity::insert(row)
-                .exec_without_returning(db)
-                .await
-                .ctx(|| format!("writing the link snapshot of pair {pair:?}"))?;
-            return Ok(());
-        }
+    let delta = Delta {
+        removed: removed.to_vec(),
+        rows: changed,
+    };
+    let links = delta.removed.len() + delta.rows.len();
+    if let Some(chain) = chain
+        && generation - chain.base <= MAX_DELTAS
+        && (chain.delta_links + links) * 100 <= chain.links.max(1) * MAX_DELTA_SHARE
+    {
+        let row = link_snapshots::ActiveModel {
+            id: NotSet,
+            pair: Set(pair.to_owned()),
+            generation: Set(generation),
+            base: Set(chain.base),
+            part: Set(0),
+            parts: Set(1),
+            links: Set(links as i64),
+            data: Set(codec::encode("link snapshot delta", &delta)?),
+        };
+        link_snapshots::Entity::insert(row)
+            .exec_without_returning(db)
+            .await
+            .ctx(|| format!("writing the link snapshot of pair {pair:?}"))?;
+        return Ok(());
     }
     forget(db, pair).await?;
     let mut rows = base;
-    apply(
-        &mut rows,
-        Delta {
-            removed: removed.to_vec(),
-            rows: changed,
-        },
-    );
+    apply(&mut rows, delta);
     write(db, pair, generation, &rows).await
 }
 

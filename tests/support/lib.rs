@@ -1,6 +1,7 @@
 //! Helpers for end-to-end tests: find the built `tandem` binary and plugin
 //! libraries, and run commands in a scratch folder as a user would.
 
+pub mod api;
 pub mod daemon;
 
 use std::path::{Path, PathBuf};

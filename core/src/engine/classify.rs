@@ -651,8 +651,14 @@ impl<'a> Classifier<'a> {
         let key = record.key.clone();
         if flows {
             let h = record.content_hash();
+            // Only two-way pairs keep base records (for field merges): a
+            // one-way run does not copy the record it writes.
+            let base = match self.mode {
+                Mode::TwoWay | Mode::Full => record.clone(),
+                Mode::Send | Mode::Receive => Record::new(key.clone()),
+            };
             // The key on the other side is the one its target assigns.
-            let write = Some(Write::Upsert(record.clone()));
+            let write = Some(Write::Upsert(record));
             match side {
                 Side::A => (d.a_key, d.write_b) = (Some(key), write),
                 Side::B => (d.b_key, d.write_a) = (Some(key), write),
@@ -660,7 +666,7 @@ impl<'a> Classifier<'a> {
             d.base = BaseChange::Set {
                 hash_a: h,
                 hash_b: h,
-                record,
+                record: base,
             };
         } else if self.mode == Mode::Receive && self.force {
             // A replica of B: what only A has goes.

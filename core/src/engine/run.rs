@@ -363,7 +363,7 @@ impl Engine {
             classifier.finish(snapshot);
             state.queue(classifier.take_decisions(), &links, &mut writers);
             for w in &mut writers {
-                let assigned = w.flush().await?;
+                let assigned = w.finish().await?;
                 state.assign(assigned);
             }
             self.guard(pair, &links, &classifier, &p_read, snapshot, opts.force)?;
@@ -441,11 +441,7 @@ impl Engine {
             cursors.push((s_side, s_read.cursor));
         }
         let conflicts = state.new_conflicts(&links, resolver);
-        let closed: Vec<i64> = state
-            .plans
-            .iter()
-            .filter_map(|p| p.decision.closes)
-            .collect();
+        let closed: Vec<i64> = state.plans.iter().filter_map(|p| p.closes).collect();
         let pending_after = (pending_before
             + conflicts.iter().filter(|c| c.resolution.is_none()).count() as u64)
             .saturating_sub(closed.len() as u64);

@@ -1,17 +1,36 @@
 //! What a run accumulates between classification and commit: the
 //! decisions, the planned writes, counts and errors.
 
-use super::classify::{BaseChange, Decision, Write};
+use super::classify::{BaseChange, ConflictNote, Decision, Write};
 use super::index::LinkIndex;
 use super::write::{Assigned, SideWriter};
 use super::{PairConfig, PlannedWrite};
-use crate::record::Record;
+use crate::record::{Key, Record};
 use crate::resolve::ResolverKind;
 use crate::store::{LinkUpdate, NewConflict, RunCounts, RunError, Side};
 
-/// What a decision leaves to record once the targets have committed.
+/// What a decision leaves to record once the targets have committed: the
+/// decision without its writes, which went to the writers. Kept small, as
+/// a first run holds one for every record it creates.
 pub(super) struct Planned {
-    pub(super) decision: Decision,
+    link: Option<u32>,
+    a_key: Option<Key>,
+    b_key: Option<Key>,
+    base: PlannedBase,
+    conflict: Option<Box<ConflictNote>>,
+    pub(super) closes: Option<i64>,
+    day: Option<jiff::civil::Date>,
+}
+
+/// A decision's [`BaseChange`], with the record only where it is kept.
+enum PlannedBase {
+    Keep,
+    Remove,
+    Set {
+        hash_a: u64,
+        hash_b: u64,
+        record: Option<Box<Record>>,
+    },
 }
 
 /// What a run accumulates between classification and commit.
@@ -57,18 +76,34 @@ impl RunState {
                     &mut self.plan,
                 );
             }
-            if !self.keep_base
-                && let BaseChange::Set { record, .. } = &mut d.base
-            {
-                *record = Record::new(record.key.clone());
-            }
-            self.plans.push(Planned { decision: d });
+            let base = match d.base {
+                BaseChange::Keep => PlannedBase::Keep,
+                BaseChange::Remove => PlannedBase::Remove,
+                BaseChange::Set {
+                    hash_a,
+                    hash_b,
+                    record,
+                } => PlannedBase::Set {
+                    hash_a,
+                    hash_b,
+                    record: self.keep_base.then(|| Box::new(record)),
+                },
+            };
+            self.plans.push(Planned {
+                link: d.link,
+                a_key: d.a_key,
+                b_key: d.b_key,
+                base,
+                conflict: d.conflict.map(Box::new),
+                closes: d.closes,
+                day: d.day,
+            });
         }
     }
 
     pub(super) fn assign(&mut self, assigned: Vec<Assigned>) {
         for a in assigned {
-            let d = &mut self.plans[a.plan].decision;
+            let d = &mut self.plans[a.plan];
             match a.side {
                 Side::A => d.a_key = Some(a.key),
                 Side::B => d.b_key = Some(a.key),
@@ -84,12 +119,12 @@ impl RunState {
         self.plans
             .iter()
             .filter_map(|p| {
-                let note = p.decision.conflict.as_ref()?;
+                let note = p.conflict.as_ref()?;
                 let mut conflict = note.conflict.clone();
-                conflict.a_key = p.decision.a_key.clone();
-                conflict.b_key = p.decision.b_key.clone();
+                conflict.a_key = p.a_key.clone();
+                conflict.b_key = p.b_key.clone();
                 Some(NewConflict {
-                    link_id: p.decision.link.map(|i| links.row(i).id),
+                    link_id: p.link.map(|i| links.row(i).id),
                     conflict,
                     resolution: note.resolution.clone(),
                     resolved_by: note.resolution.as_ref().map(|_| resolver.name().to_owned()),
@@ -100,16 +135,14 @@ impl RunState {
     }
 
     pub(super) fn link_updates(&mut self, links: &LinkIndex) -> (Vec<LinkUpdate>, Vec<i64>) {
-        let keep_base = self.keep_base;
-        let mut updates = Vec::new();
+        let mut updates = Vec::with_capacity(self.plans.len());
         let mut removed = Vec::new();
-        for p in self.plans.drain(..) {
-            let d = p.decision;
+        for d in self.plans.drain(..) {
             let id = d.link.map(|i| links.row(i).id);
             match d.base {
-                BaseChange::Keep => {}
-                BaseChange::Remove => removed.extend(id),
-                BaseChange::Set {
+                PlannedBase::Keep => {}
+                PlannedBase::Remove => removed.extend(id),
+                PlannedBase::Set {
                     hash_a,
                     hash_b,
                     record,
@@ -119,7 +152,7 @@ impl RunState {
                     b_key: d.b_key,
                     hash_a: Some(hash_a),
                     hash_b: Some(hash_b),
-                    base: keep_base.then_some(record),
+                    base: record.map(|r| *r),
                     disabled: false,
                     day: d.day,
                 }),

@@ -34,6 +34,16 @@ pub(super) struct SideWriter<'a> {
     journal: Option<(StateStore, i64)>,
     /// What was journaled, to compensate a target without transactions.
     journaled: Vec<JournalEntry>,
+    /// The batch being applied while the run reads and decides the next.
+    in_flight: Option<InFlight>,
+}
+
+/// A batch handed to the target, applying in a task of its own; the
+/// transaction comes back with the outcome.
+struct InFlight {
+    task: tokio::task::JoinHandle<(Box<dyn Transaction>, Result<Vec<crate::target::Applied>>)>,
+    queued: Vec<Queued>,
+    n: usize,
 }
 
 /// A key assigned by a target to a record created there.
@@ -64,6 +74,7 @@ impl<'a> SideWriter<'a> {
             applied: 0,
             journal,
             journaled: Vec::new(),
+            in_flight: None,
         }
     }
 
@@ -128,16 +139,19 @@ impl<'a> SideWriter<'a> {
         self.changes.len() >= self.pair.batch_size
     }
 
-    /// Applies what is queued; returns the keys the target assigned to
-    /// created records.
+    /// Hands what is queued to the target, to apply while the run goes on
+    /// reading and deciding; first waits for the batch before it, so that
+    /// batches apply in order and one at a time. Returns the keys the target
+    /// assigned to created records of the batches that finished.
     pub(super) async fn flush(&mut self) -> Result<Vec<Assigned>> {
+        let assigned = self.settle().await?;
         if self.changes.is_empty() {
-            return Ok(Vec::new());
+            return Ok(assigned);
         }
         let changes = std::mem::take(&mut self.changes);
         let queued = std::mem::take(&mut self.queued);
         if self.dry_run {
-            return Ok(Vec::new());
+            return Ok(assigned);
         }
         let n = changes.len();
         if self.tx.is_none() {
@@ -154,9 +168,39 @@ impl<'a> SideWriter<'a> {
         }
         self.journal(&changes, &queued).await?;
         fault::point("engine.before_apply");
-        let tx = self.tx.as_mut().expect("transaction was just begun");
-        let applied = tx.apply(changes).await?;
-        fault::point("engine.after_apply");
+        let mut tx = self.tx.take().expect("transaction was just begun");
+        let task = tokio::spawn(async move {
+            let applied = tx.apply(changes).await;
+            if applied.is_ok() {
+                fault::point("engine.after_apply");
+            }
+            (tx, applied)
+        });
+        self.in_flight = Some(InFlight { task, queued, n });
+        Ok(assigned)
+    }
+
+    /// Applies what is queued and waits until every batch is applied.
+    pub(super) async fn finish(&mut self) -> Result<Vec<Assigned>> {
+        let mut assigned = self.flush().await?;
+        assigned.extend(self.settle().await?);
+        Ok(assigned)
+    }
+
+    /// Waits for the batch being applied, if there is one, and takes its
+    /// transaction back.
+    async fn settle(&mut self) -> Result<Vec<Assigned>> {
+        let Some(InFlight { task, queued, n }) = self.in_flight.take() else {
+            return Ok(Vec::new());
+        };
+        let (tx, applied) = task.await.map_err(|e| {
+            Error::other(
+                &self.endpoint.name,
+                format!("entity {}: applying a batch failed: {e}", self.entity),
+            )
+        })?;
+        self.tx = Some(tx);
+        let applied = applied?;
         if applied.len() != n {
             return Err(Error::other(
                 &self.endpoint.name,
@@ -230,6 +274,7 @@ impl<'a> SideWriter<'a> {
     }
 
     pub(super) async fn commit(&mut self) -> Result<()> {
+        self.settle().await?;
         match self.tx.take() {
             Some(tx) => tx.commit().await,
             None => Ok(()),
@@ -239,10 +284,17 @@ impl<'a> SideWriter<'a> {
     /// Discards the applied changes: a transaction rolls back; a target
     /// without transactions is compensated from the journal.
     pub(super) async fn rollback(&mut self) -> Result<()> {
-        let Some(tx) = self.tx.take() else {
-            return Ok(());
-        };
-        tx.rollback().await?;
+        // The batch being applied is rolled back with the rest.
+        if let Err(e) = self.settle().await {
+            tracing::debug!(error = %e, "the batch being applied failed; rolling back");
+        }
+        match self.tx.take() {
+            Some(tx) => tx.rollback().await?,
+            // Nothing was begun, or the task applying a batch died and
+            // dropped the transaction, which rolls it back.
+            None if self.journaled.is_empty() => return Ok(()),
+            None => {}
+        }
         if !self.transactional() && !self.journaled.is_empty() {
             let entries = std::mem::take(&mut self.journaled);
             super::recover::restore(self.endpoint, self.entity, &entries).await?;

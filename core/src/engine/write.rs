@@ -38,10 +38,13 @@ pub(super) struct SideWriter<'a> {
     in_flight: Option<InFlight>,
 }
 
-/// A batch handed to the target, applying in a task of its own; the
-/// transaction comes back with the outcome.
+/// The task applying a batch: it gives the transaction back with the outcome.
+type ApplyTask =
+    tokio::task::JoinHandle<(Box<dyn Transaction>, Result<Vec<crate::target::Applied>>)>;
+
+/// A batch handed to the target, applying in a task of its own.
 struct InFlight {
-    task: tokio::task::JoinHandle<(Box<dyn Transaction>, Result<Vec<crate::target::Applied>>)>,
+    task: ApplyTask,
     queued: Vec<Queued>,
     n: usize,
 }

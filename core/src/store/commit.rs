@@ -3,7 +3,8 @@
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    Statement, Value,
 };
 
 use super::codec::{self, Context, IDS_PER_QUERY, rows_per_insert};
@@ -72,7 +73,14 @@ async fn apply(txn: &DatabaseTransaction, commit: Commit) -> Result<()> {
     } = commit;
     let now = codec::now_ms();
     let started = std::time::Instant::now();
-    write_all_links(txn, &pair, &links, &removed_links, snapshot).await?;
+    write_all_links(
+        txn,
+        &pair,
+        std::sync::Arc::new(links),
+        &removed_links,
+        snapshot,
+    )
+    .await?;
     tracing::debug!(
         pair = %pair,
         ms = started.elapsed().as_millis() as u64,
@@ -138,10 +146,11 @@ async fn apply(txn: &DatabaseTransaction, commit: Commit) -> Result<()> {
 async fn write_all_links(
     txn: &DatabaseTransaction,
     pair: &str,
-    links: &[LinkUpdate],
+    all: std::sync::Arc<Vec<LinkUpdate>>,
     removed: &[i64],
     base: Option<LinkSet>,
 ) -> Result<()> {
+    let links = all.as_slice();
     let keep = snapshot::supported(txn.get_database_backend());
     if links.is_empty() && removed.is_empty() {
         match &base {
@@ -163,45 +172,70 @@ async fn write_all_links(
     let current = base
         .as_ref()
         .is_some_and(|b| b.generation + 1 == generation);
-    remove_links(txn, pair, removed)
-        .await
-        .ctx(|| "removing links".to_owned())?;
     let (updates, inserts): (Vec<&LinkUpdate>, Vec<&LinkUpdate>) =
         links.iter().partition(|u| u.id.is_some());
-    if let (true, true, Some(base)) = (current, keep, &base) {
-        // Links whose keys stay as they were leave the key indexes alone:
-        // a few thousand updates in a million links then write a third of
-        // the pages.
-        let same_keys = |u: &&LinkUpdate| {
+    // With the links current, updates go in bulk; those whose keys stay as
+    // they were leave the key indexes alone: a few thousand updates in a
+    // million links then write a third of the pages.
+    let bulk: Option<(Vec<&LinkUpdate>, Vec<&LinkUpdate>)> = match (current, keep, &base) {
+        (true, true, Some(base)) => Some(updates.iter().copied().partition(|u: &&LinkUpdate| {
             let id = u.id.expect("an update has an id");
             base.rows
                 .binary_search_by_key(&id, |r| r.id)
                 .is_ok_and(|i| base.rows[i].a_key == u.a_key && base.rows[i].b_key == u.b_key)
-        };
-        let (same, rekeyed): (Vec<&LinkUpdate>, Vec<&LinkUpdate>) =
-            updates.iter().copied().partition(same_keys);
-        upsert_links(txn, pair, &same, None, false).await?;
-        upsert_links(txn, pair, &rekeyed, None, true).await?;
-    } else {
-        for u in &updates {
-            update_link(txn, pair, u.id.expect("an update has an id"), u).await?;
+        })),
+        _ => None,
+    };
+    // The new snapshot: a delta on the chain, or a whole one, encoded in
+    // a thread of its own while the links are written.
+    let chain = match (&base, first_id, current) {
+        (Some(b), Some(_), true) => Some(snapshot::chain_to(txn, pair, b.generation).await?),
+        _ => None,
+    };
+    let mut whole = None;
+    if let (Some(chain), Some(first_id), Some(base)) = (chain, first_id, base)
+        && !snapshot::as_delta(chain, generation, removed.len() + links.len())
+    {
+        let (all, removed) = (all.clone(), removed.to_vec());
+        whole = Some(tokio::task::spawn_blocking(move || {
+            let changed = snapshot::changed_rows(&all, first_id);
+            snapshot::encode_whole(base.rows, &removed, changed)
+        }));
+    }
+    remove_links(txn, pair, removed)
+        .await
+        .ctx(|| "removing links".to_owned())?;
+    match bulk {
+        Some((same, rekeyed)) => {
+            update_links(txn, pair, &same, false).await?;
+            update_links(txn, pair, &rekeyed, true).await?;
+        }
+        None => {
+            for u in &updates {
+                update_link(txn, pair, u.id.expect("an update has an id"), u).await?;
+            }
         }
     }
-    upsert_links(txn, pair, &inserts, first_id, true).await?;
-    match (base, first_id, current) {
-        (Some(base), Some(first_id), true) => {
-            let started = std::time::Instant::now();
-            let chain = snapshot::chain_to(txn, pair, base.generation).await?;
+    insert_links(txn, pair, &inserts, first_id).await?;
+    let started = std::time::Instant::now();
+    match (chain, first_id, whole) {
+        (_, _, Some(whole)) => {
+            let parts = whole.await.map_err(|e| {
+                crate::error::Error::store(format!("encoding the link snapshot: {e}"))
+            })??;
+            snapshot::write_whole(txn, pair, generation, parts).await?;
+        }
+        (Some(Some(chain)), Some(first_id), None) => {
             let changed = snapshot::changed_rows(links, first_id);
-            snapshot::record(txn, pair, generation, chain, base.rows, removed, changed).await?;
-            tracing::debug!(
-                pair = %pair,
-                ms = started.elapsed().as_millis() as u64,
-                "link snapshot written"
-            );
+            snapshot::record_delta(txn, pair, generation, chain, removed, changed).await?;
         }
         _ => snapshot::forget(txn, pair).await?,
     }
+    tracing::debug!(
+        pair = %pair,
+        ms = started.elapsed().as_millis() as u64,
+        "link snapshot written"
+    );
     Ok(())
 }
 
@@ -221,15 +255,13 @@ async fn remove_links(
     Ok(())
 }
 
-/// Writes links in batches: new ones (numbered from `first_id` when it is
-/// given, else by the database), or existing ones by their id, replacing
-/// everything but a base record the update does not carry, and the keys
-/// unless `keys` says so.
-async fn upsert_links(
+/// Updates existing links by their id in batches (an upsert on the id),
+/// replacing everything but a base record the update does not carry, and
+/// the keys unless `keys` says so.
+async fn update_links(
     txn: &DatabaseTransaction,
     pair: &str,
     links: &[&LinkUpdate],
-    first_id: Option<i64>,
     keys: bool,
 ) -> Result<()> {
     let mut columns = vec![
@@ -241,21 +273,12 @@ async fn upsert_links(
     if keys {
         columns.extend([links::Column::AKey, links::Column::BKey]);
     }
-    let mut next_id = first_id;
     for chunk in links.chunks(rows_per_insert(LINK_INSERT_COLUMNS)) {
         let rows = chunk
             .iter()
             .map(|u| {
-                let id = match (u.id, next_id.as_mut()) {
-                    (Some(id), _) => Set(id),
-                    (None, Some(n)) => {
-                        *n += 1;
-                        Set(*n - 1)
-                    }
-                    (None, None) => NotSet,
-                };
                 Ok(links::ActiveModel {
-                    id,
+                    id: Set(u.id.expect("an update has an id")),
                     pair: Set(pair.to_owned()),
                     a_key: Set(u.a_key.as_ref().map(|k| k.0.clone())),
                     b_key: Set(u.b_key.as_ref().map(|k| k.0.clone())),
@@ -274,14 +297,73 @@ async fn upsert_links(
                 Expr::cust("COALESCE(excluded.base, links.base)"),
             )
             .to_owned();
-        let insert = links::Entity::insert_many(rows);
-        // Only updates carry ids (and the clause is SQLite's and PostgreSQL's).
-        let insert = match chunk.iter().any(|u| u.id.is_some()) {
-            true => insert.on_conflict(replace),
-            false => insert,
-        };
-        insert
+        // The clause is SQLite's and PostgreSQL's: bulk updates are made
+        // only where snapshots are kept.
+        links::Entity::insert_many(rows)
+            .on_conflict(replace)
             .exec_without_returning(txn)
+            .await
+            .ctx(|| "writing links".to_owned())?;
+    }
+    Ok(())
+}
+
+/// Inserts new links (numbered from `first_id` when it is given, else by
+/// the database) with plain multi-row statements whose text is built once:
+/// a first run inserts a link for every record it created.
+async fn insert_links(
+    txn: &DatabaseTransaction,
+    pair: &str,
+    links: &[&LinkUpdate],
+    first_id: Option<i64>,
+) -> Result<()> {
+    let backend = txn.get_database_backend();
+    let columns = match first_id {
+        Some(_) => "id, pair, a_key, b_key, hash_a, hash_b, base, disabled, day",
+        None => "pair, a_key, b_key, hash_a, hash_b, base, disabled, day",
+    };
+    let per_row = columns.split(", ").count();
+    let sql = |rows: usize| {
+        let mut sql = format!("INSERT INTO links ({columns}) VALUES ");
+        for r in 0..rows {
+            sql.push_str(if r == 0 { "(" } else { ", (" });
+            for c in 0..per_row {
+                if c > 0 {
+                    sql.push_str(", ");
+                }
+                match backend {
+                    DbBackend::Postgres => sql.push_str(&format!("${}", r * per_row + c + 1)),
+                    _ => sql.push('?'),
+                }
+            }
+            sql.push(')');
+        }
+        sql
+    };
+    let per_insert = rows_per_insert(LINK_INSERT_COLUMNS);
+    let full = sql(per_insert.min(links.len()));
+    let mut next_id = first_id;
+    for chunk in links.chunks(per_insert) {
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * per_row);
+        for u in chunk {
+            if let Some(n) = next_id.as_mut() {
+                values.push((*n).into());
+                *n += 1;
+            }
+            values.push(pair.into());
+            values.push(u.a_key.as_ref().map(|k| k.0.clone()).into());
+            values.push(u.b_key.as_ref().map(|k| k.0.clone()).into());
+            values.push(codec::hash_to_db(u.hash_a).into());
+            values.push(codec::hash_to_db(u.hash_b).into());
+            values.push(base_bytes(u)?.into());
+            values.push(u.disabled.into());
+            values.push(u.day.map(|d| d.to_string()).into());
+        }
+        let text = match chunk.len() == per_insert.min(links.len()) {
+            true => full.clone(),
+            false => sql(chunk.len()),
+        };
+        txn.execute_raw(Statement::from_sql_and_values(backend, text, values))
             .await
             .ctx(|| "writing links".to_owned())?;
     }

@@ -247,17 +247,24 @@ pub(crate) async fn chain_to(
     Ok(chain(&metas, generation))
 }
 
-/// Records a commit's links (the ids it `removed`, the links it
-/// `changed` or added) as generation `generation` of the pair's snapshot:
-/// as a delta on `chain` (the snapshot of the generation before, when there
-/// is one and its deltas are still small), else as a whole snapshot of
-/// `base` with the changes applied.
-pub(crate) async fn record(
+/// Whether a commit that changes `links` links (removed, changed or added)
+/// records them as a delta on `chain`, rather than as a whole snapshot:
+/// while the chain is short and its deltas small.
+pub(crate) fn as_delta(chain: Option<Chain>, generation: i64, links: usize) -> bool {
+    chain.is_some_and(|chain| {
+        generation - chain.base <= MAX_DELTAS
+            && (chain.delta_links + links) * 100 <= chain.links.max(1) * MAX_DELTA_SHARE
+    })
+}
+
+/// Records a commit's links (the ids it `removed`, the links it `changed`
+/// or added) as generation `generation` of the pair's snapshot, as a delta
+/// on `chain` (the snapshot of the generation before; see [`as_delta`]).
+pub(crate) async fn record_delta(
     db: &impl ConnectionTrait,
     pair: &str,
     generation: i64,
-    chain: Option<Chain>,
-    base: Vec<LinkRow>,
+    chain: Chain,
     removed: &[i64],
     changed: Vec<LinkRow>,
 ) -> Result<()> {
@@ -266,56 +273,72 @@ pub(crate) async fn record(
         rows: changed,
     };
     let links = delta.removed.len() + delta.rows.len();
-    if let Some(chain) = chain
-        && generation - chain.base <= MAX_DELTAS
-        && (chain.delta_links + links) * 100 <= chain.links.max(1) * MAX_DELTA_SHARE
-    {
-        let row = link_snapshots::ActiveModel {
-            id: NotSet,
-            pair: Set(pair.to_owned()),
-            generation: Set(generation),
-            base: Set(chain.base),
-            part: Set(0),
-            parts: Set(1),
-            links: Set(links as i64),
-            data: Set(codec::encode("link snapshot delta", &delta)?),
-        };
-        link_snapshots::Entity::insert(row)
-            .exec_without_returning(db)
-            .await
-            .ctx(|| format!("writing the link snapshot of pair {pair:?}"))?;
-        return Ok(());
-    }
-    forget(db, pair).await?;
-    let mut rows = base;
-    apply(&mut rows, delta);
-    write(db, pair, generation, &rows).await
+    let row = link_snapshots::ActiveModel {
+        id: NotSet,
+        pair: Set(pair.to_owned()),
+        generation: Set(generation),
+        base: Set(chain.base),
+        part: Set(0),
+        parts: Set(1),
+        links: Set(links as i64),
+        data: Set(codec::encode("link snapshot delta", &delta)?),
+    };
+    link_snapshots::Entity::insert(row)
+        .exec_without_returning(db)
+        .await
+        .ctx(|| format!("writing the link snapshot of pair {pair:?}"))?;
+    Ok(())
 }
 
-/// Writes `rows` as the pair's whole snapshot of `generation` (after
-/// [`forget`] removed the old one).
-async fn write(
-    db: &impl ConnectionTrait,
-    pair: &str,
-    generation: i64,
-    rows: &[LinkRow],
-) -> Result<()> {
-    let what = || format!("writing the link snapshot of pair {pair:?}");
-    let parts = rows.len().div_ceil(LINKS_PER_PART).max(1);
+/// A whole snapshot, encoded: each part's link count and bytes.
+pub(crate) type Parts = Vec<(usize, Vec<u8>)>;
+
+/// Encodes `base` with the links a commit `removed` and `changed` as a
+/// whole snapshot: CPU work that can run while the links are written.
+pub(crate) fn encode_whole(
+    base: Vec<LinkRow>,
+    removed: &[i64],
+    changed: Vec<LinkRow>,
+) -> Result<Parts> {
+    let mut rows = base;
+    apply(
+        &mut rows,
+        Delta {
+            removed: removed.to_vec(),
+            rows: changed,
+        },
+    );
     let mut chunks: Vec<&[LinkRow]> = rows.chunks(LINKS_PER_PART).collect();
     if chunks.is_empty() {
         chunks.push(&[]);
     }
-    for (i, chunk) in chunks.into_iter().enumerate() {
+    chunks
+        .into_iter()
+        .map(|chunk| Ok((chunk.len(), codec::encode("link snapshot", &chunk)?)))
+        .collect()
+}
+
+/// Writes encoded parts as the pair's whole snapshot of `generation`, in
+/// place of the snapshot it had.
+pub(crate) async fn write_whole(
+    db: &impl ConnectionTrait,
+    pair: &str,
+    generation: i64,
+    parts: Parts,
+) -> Result<()> {
+    forget(db, pair).await?;
+    let what = || format!("writing the link snapshot of pair {pair:?}");
+    let count = parts.len();
+    for (i, (links, data)) in parts.into_iter().enumerate() {
         let row = link_snapshots::ActiveModel {
             id: NotSet,
             pair: Set(pair.to_owned()),
             generation: Set(generation),
             base: Set(generation),
             part: Set(i as i64),
-            parts: Set(parts as i64),
-            links: Set(chunk.len() as i64),
-            data: Set(codec::encode("link snapshot", &chunk)?),
+            parts: Set(count as i64),
+            links: Set(links as i64),
+            data: Set(data),
         };
         link_snapshots::Entity::insert(row)
             .exec_without_returning(db)

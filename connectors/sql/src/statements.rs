@@ -201,37 +201,14 @@ pub(crate) fn pg_upsert(table: &Table, cols: &[usize]) -> String {
 /// A PostgreSQL array literal of text holding bound values (`NULL` for
 /// nulls), for [`pg_upsert`].
 pub(crate) fn pg_array<'a>(values: impl Iterator<Item = &'a sea_query::Value>) -> String {
-    use sea_query::Value as S;
-    use std::fmt::Write;
     let mut out = String::from("{");
     for (n, v) in values.enumerate() {
         if n > 0 {
             out.push(',');
         }
-        let text = match v {
-            S::BigInt(Some(i)) => i.to_string(),
-            S::Double(Some(f)) => match f {
-                f if f.is_nan() => "NaN".to_owned(),
-                f if f.is_infinite() && *f > 0.0 => "Infinity".to_owned(),
-                f if f.is_infinite() => "-Infinity".to_owned(),
-                f => format!("{f:?}"),
-            },
-            S::Bool(Some(b)) => (if *b { "t" } else { "f" }).to_owned(),
-            S::String(Some(s)) => s.clone(),
-            S::Bytes(Some(b)) => {
-                let mut hex = String::with_capacity(2 + 2 * b.len());
-                hex.push_str("\\x");
-                for byte in b {
-                    let _ = write!(hex, "{byte:02x}");
-                }
-                hex
-            }
-            S::ChronoDateTimeUtc(Some(t)) => t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
-            S::ChronoDate(Some(d)) => d.to_string(),
-            _ => {
-                out.push_str("NULL");
-                continue;
-            }
+        let Some(text) = pg_text(v) else {
+            out.push_str("NULL");
+            continue;
         };
         out.push('"');
         for c in text.chars() {
@@ -243,5 +220,73 @@ pub(crate) fn pg_array<'a>(values: impl Iterator<Item = &'a sea_query::Value>) -
         out.push('"');
     }
     out.push('}');
+    out
+}
+
+/// A bound value as the text PostgreSQL reads for its column's type;
+/// `None` for a null.
+fn pg_text(v: &sea_query::Value) -> Option<String> {
+    use sea_query::Value as S;
+    use std::fmt::Write;
+    Some(match v {
+        S::BigInt(Some(i)) => i.to_string(),
+        S::Double(Some(f)) => match f {
+            f if f.is_nan() => "NaN".to_owned(),
+            f if f.is_infinite() && *f > 0.0 => "Infinity".to_owned(),
+            f if f.is_infinite() => "-Infinity".to_owned(),
+            f => format!("{f:?}"),
+        },
+        S::Bool(Some(b)) => (if *b { "t" } else { "f" }).to_owned(),
+        S::String(Some(s)) => s.clone(),
+        S::Bytes(Some(b)) => {
+            let mut hex = String::with_capacity(2 + 2 * b.len());
+            hex.push_str("\\x");
+            for byte in b {
+                let _ = write!(hex, "{byte:02x}");
+            }
+            hex
+        }
+        S::ChronoDateTimeUtc(Some(t)) => t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        S::ChronoDate(Some(d)) => d.to_string(),
+        _ => return None,
+    })
+}
+
+/// PostgreSQL's `COPY ... FROM STDIN` of `cols` into the table.
+pub(crate) fn pg_copy(table: &Table, cols: &[usize]) -> String {
+    let q = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+    let target = match &table.schema {
+        Some(s) => format!("{}.{}", q(s), q(&table.name)),
+        None => q(&table.name),
+    };
+    let names: Vec<String> = cols.iter().map(|&i| q(&table.columns[i].name)).collect();
+    format!("COPY {target} ({}) FROM STDIN", names.join(", "))
+}
+
+/// Rows of bound values as COPY's text format: tab-separated, `\N` for
+/// nulls, one line per row.
+pub(crate) fn pg_copy_rows(rows: &[Vec<sea_query::Value>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rows.len() * 64);
+    for row in rows {
+        for (n, v) in row.iter().enumerate() {
+            if n > 0 {
+                out.push(b'\t');
+            }
+            let Some(text) = pg_text(v) else {
+                out.extend_from_slice(b"\\N");
+                continue;
+            };
+            for b in text.bytes() {
+                match b {
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    b'\t' => out.extend_from_slice(b"\\t"),
+                    b => out.push(b),
+                }
+            }
+        }
+        out.push(b'\n');
+    }
     out
 }

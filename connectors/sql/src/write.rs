@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use async_trait::async_trait;
 use sea_orm::sea_query::Expr;
 use sea_orm::sea_query::Value as SeaValue;
-use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, Statement, TransactionTrait};
 use tandem_core::{
     Applied, Capabilities, Change, Error, FieldType, Key, Record, Result, Target, Transaction,
     Value,
@@ -153,10 +153,106 @@ enum Op {
     },
 }
 
+/// An open database transaction. PostgreSQL's is sqlx's own, on a
+/// connection of the pool, so that it can `COPY`.
+enum Tx {
+    Orm(DatabaseTransaction),
+    Pg {
+        tx: sea_orm::sqlx::Transaction<'static, sea_orm::sqlx::Postgres>,
+        /// Whether inserts still try `COPY` first: until one meets a row
+        /// that exists, after which the transaction upserts.
+        copy: bool,
+    },
+}
+
+impl Tx {
+    async fn execute(&mut self, stmt: Statement) -> std::result::Result<(), DbErr> {
+        match self {
+            Tx::Orm(tx) => tx.execute_raw(stmt).await.map(|_| ()),
+            Tx::Pg { tx, .. } => {
+                let values = stmt
+                    .values
+                    .unwrap_or(sea_orm::sea_query::Values(Vec::new()));
+                sea_orm::sqlx::query_with(
+                    sea_orm::sqlx::AssertSqlSafe(stmt.sql),
+                    sea_query_sqlx::SqlxValues(values),
+                )
+                .execute(&mut **tx)
+                .await
+                .map(|_| ())
+                .map_err(sqlx_error)
+            }
+        }
+    }
+
+    async fn commit(self) -> std::result::Result<(), DbErr> {
+        match self {
+            Tx::Orm(tx) => tx.commit().await,
+            Tx::Pg { tx, .. } => tx.commit().await.map_err(sqlx_error),
+        }
+    }
+
+    async fn rollback(self) -> std::result::Result<(), DbErr> {
+        match self {
+            Tx::Orm(tx) => tx.rollback().await,
+            Tx::Pg { tx, .. } => tx.rollback().await.map_err(sqlx_error),
+        }
+    }
+}
+
+fn sqlx_error(e: sea_orm::sqlx::Error) -> DbErr {
+    DbErr::Exec(sea_orm::RuntimeErr::SqlxError(Arc::new(e)))
+}
+
+/// Inserts `rows` with `COPY` inside a savepoint. `Ok(false)` when a row
+/// exists already (the savepoint is rolled back and nothing was written),
+/// so that the caller upserts instead.
+async fn pg_copy(
+    tx: &mut sea_orm::sqlx::Transaction<'static, sea_orm::sqlx::Postgres>,
+    sql: &str,
+    data: Vec<u8>,
+) -> std::result::Result<bool, DbErr> {
+    use sea_orm::sqlx::Executor;
+    let conn: &mut sea_orm::sqlx::PgConnection = tx;
+    conn.execute("SAVEPOINT tandem_copy")
+        .await
+        .map_err(sqlx_error)?;
+    let copied = async {
+        let mut copy = conn.copy_in_raw(sql).await?;
+        if let Err(e) = copy.send(data).await {
+            let _ = copy.abort(e.to_string()).await;
+            return Err(e);
+        }
+        copy.finish().await
+    }
+    .await;
+    match copied {
+        Ok(_) => {
+            conn.execute("RELEASE SAVEPOINT tandem_copy")
+                .await
+                .map_err(sqlx_error)?;
+            Ok(true)
+        }
+        Err(e) => {
+            conn.execute("ROLLBACK TO SAVEPOINT tandem_copy")
+                .await
+                .map_err(sqlx_error)?;
+            let exists = e
+                .as_database_error()
+                .is_some_and(|d| d.code().as_deref() == Some("23505"));
+            if exists {
+                Ok(false)
+            } else {
+                Err(sqlx_error(e))
+            }
+        }
+    }
+}
+
 struct SqlTransaction {
     connector: SqlConnector,
     table: Arc<Table>,
-    tx: Option<DatabaseTransaction>,
+    tx: Option<Tx>,
     /// Upsert texts by columns and number of rows.
     sql: std::sync::Mutex<std::collections::HashMap<(Vec<usize>, usize), String>>,
 }
@@ -246,7 +342,17 @@ impl SqlTransaction {
     async fn execute(&mut self, ops: Vec<Op>, now: jiff::Timestamp) -> Result<()> {
         let db = self.connector.db().await?.clone();
         if self.tx.is_none() {
-            let tx = db.conn.begin().await.map_err(|e| {
+            let begun = match db.backend {
+                crate::config::Backend::Postgres => db
+                    .conn
+                    .get_postgres_connection_pool()
+                    .begin()
+                    .await
+                    .map(|tx| Tx::Pg { tx, copy: true })
+                    .map_err(sqlx_error),
+                _ => db.conn.begin().await.map(Tx::Orm),
+            };
+            let tx = begun.map_err(|e| {
                 DbError(e).context(format!(
                     "starting a transaction on table {}",
                     self.table.name
@@ -284,8 +390,40 @@ impl SqlTransaction {
         Ok(())
     }
 
-    async fn flush(&self, db: &crate::db::Db, group: Group, now: jiff::Timestamp) -> Result<()> {
-        let table = &self.table;
+    async fn flush(
+        &mut self,
+        db: &crate::db::Db,
+        group: Group,
+        now: jiff::Timestamp,
+    ) -> Result<()> {
+        let table = self.table.clone();
+        let table = &table;
+        let shown = |k: &Option<Key>| k.as_ref().map(Key::to_string).unwrap_or_default();
+        let (first, last) = (shown(&group.first), shown(&group.last));
+        let keys = if first == last {
+            format!("key {first}")
+        } else {
+            format!("keys {first} .. {last}")
+        };
+        let failed = |e: DbErr| DbError(e).context(format!("writing table {}, {keys}", table.name));
+        // PostgreSQL: rows new to the table go in by COPY.
+        if let (
+            Some(cols),
+            Some(Tx::Pg {
+                tx,
+                copy: copy @ true,
+            }),
+        ) = (&group.cols, self.tx.as_mut())
+        {
+            let data = statements::pg_copy_rows(&group.rows);
+            if pg_copy(tx, &statements::pg_copy(table, cols), data)
+                .await
+                .map_err(failed)?
+            {
+                return Ok(());
+            }
+            *copy = false;
+        }
         let stmt = match &group.cols {
             Some(cols) if db.backend == crate::config::Backend::Postgres => {
                 let sql = self.upsert_sql(db, cols, 0);
@@ -328,18 +466,8 @@ impl SqlTransaction {
                 }
             }
         };
-        let tx = self.tx.as_ref().expect("transaction begun");
-        tx.execute_raw(stmt).await.map_err(|e| {
-            let shown = |k: &Option<Key>| k.as_ref().map(Key::to_string).unwrap_or_default();
-            let (first, last) = (shown(&group.first), shown(&group.last));
-            let keys = if first == last {
-                format!("key {first}")
-            } else {
-                format!("keys {first} .. {last}")
-            };
-            DbError(e).context(format!("writing table {}, {keys}", table.name))
-        })?;
-        Ok(())
+        let tx = self.tx.as_mut().expect("transaction begun");
+        tx.execute(stmt).await.map_err(failed)
     }
 }
 

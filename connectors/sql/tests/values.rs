@@ -316,3 +316,78 @@ async fn composite_keys_page_fetch_and_delete() {
         place.drop_all().await;
     }
 }
+
+/// Batches of rows new to the table (PostgreSQL writes them by COPY), then
+/// in the same transaction a batch of rows of which some exist (COPY meets
+/// them and the batch is upserted instead), with text that COPY must
+/// escape; a rollback after both leaves the table as it was.
+#[tokio::test]
+async fn new_and_existing_rows_in_one_transaction() {
+    for kind in ALL {
+        let Some(place) = Place::new(kind, "new and existing rows").await else {
+            continue;
+        };
+        let key = place.text_key();
+        place
+            .exec(&format!(
+                "CREATE TABLE {{t}}notes (id {key} PRIMARY KEY, body TEXT, n BIGINT)"
+            ))
+            .await;
+        let c = place.connector(json!({}));
+        let odd = "tab\there, line\nbreak, back\\slash, \\N, \"quoted\", cr\r";
+        let rec = |id: &str, n: i64| {
+            Record::new(id)
+                .with("body", format!("{odd} {id}"))
+                .with("n", n)
+        };
+        write(&c, "notes", vec![Change::Upsert(rec("old", 1))])
+            .await
+            .unwrap();
+
+        let mut tx = c.begin("notes").await.unwrap();
+        let fresh: Vec<Change> = (0..50)
+            .map(|i| Change::Upsert(rec(&format!("a{i:02}"), i)))
+            .collect();
+        tx.apply(fresh).await.unwrap();
+        let mixed = vec![
+            Change::Upsert(rec("old", 2)),
+            Change::Upsert(rec("a07", 700)),
+            Change::Upsert(rec("b00", 5)),
+            Change::Upsert(Record::new("b01").with("body", Value::Null).with("n", 6)),
+        ];
+        tx.apply(mixed.clone()).await.unwrap();
+        tx.rollback().await.unwrap();
+        let read = read_all(&c, "notes").await;
+        assert_eq!(
+            read.len(),
+            1,
+            "{kind:?}: a rollback leaves the table as it was"
+        );
+        assert_eq!(read[0].get("n"), Some(&Value::Int(1)), "{kind:?}");
+
+        let mut tx = c.begin("notes").await.unwrap();
+        let fresh: Vec<Change> = (0..50)
+            .map(|i| Change::Upsert(rec(&format!("a{i:02}"), i)))
+            .collect();
+        tx.apply(fresh).await.unwrap();
+        tx.apply(mixed).await.unwrap();
+        tx.commit().await.unwrap();
+        let read = read_all(&c, "notes").await;
+        assert_eq!(read.len(), 53, "{kind:?}: old, a00..a49, b00, b01");
+        let get = |id: &str| read.iter().find(|r| r.key.to_string() == id).unwrap();
+        assert_eq!(get("old").get("n"), Some(&Value::Int(2)), "{kind:?}");
+        assert_eq!(get("a07").get("n"), Some(&Value::Int(700)), "{kind:?}");
+        assert_eq!(get("a08").get("n"), Some(&Value::Int(8)), "{kind:?}");
+        assert_eq!(
+            get("a08").get("body"),
+            Some(&Value::Text(format!("{odd} a08"))),
+            "{kind:?}: text comes back byte for byte"
+        );
+        assert!(
+            get("b01").get("body").is_none_or(|v| *v == Value::Null),
+            "{kind:?}: a null stays null: {:?}",
+            get("b01")
+        );
+        place.drop_all().await;
+    }
+}

@@ -155,12 +155,8 @@ pub(crate) fn soft_delete(
 /// the column's type, so that a statement binds as many parameters as
 /// there are columns, whatever the number of rows (see [`pg_array`]).
 pub(crate) fn pg_upsert(table: &Table, cols: &[usize]) -> String {
-    let q = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
-    let target = match &table.schema {
-        Some(s) => format!("{}.{}", q(s), q(&table.name)),
-        None => q(&table.name),
-    };
-    let names: Vec<String> = cols.iter().map(|&i| q(&table.columns[i].name)).collect();
+    let q = pg_quote;
+    let (target, names) = pg_target(table, cols);
     let exprs: Vec<String> = cols
         .iter()
         .map(|&i| {
@@ -254,13 +250,26 @@ fn pg_text(v: &sea_query::Value) -> Option<String> {
 
 /// PostgreSQL's `COPY ... FROM STDIN` of `cols` into the table.
 pub(crate) fn pg_copy(table: &Table, cols: &[usize]) -> String {
-    let q = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
-    let target = match &table.schema {
-        Some(s) => format!("{}.{}", q(s), q(&table.name)),
-        None => q(&table.name),
-    };
-    let names: Vec<String> = cols.iter().map(|&i| q(&table.columns[i].name)).collect();
+    let (target, names) = pg_target(table, cols);
     format!("COPY {target} ({}) FROM STDIN", names.join(", "))
+}
+
+/// A PostgreSQL identifier, quoted.
+fn pg_quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The table's qualified name and the names of `cols`, quoted.
+fn pg_target(table: &Table, cols: &[usize]) -> (String, Vec<String>) {
+    let target = match &table.schema {
+        Some(s) => format!("{}.{}", pg_quote(s), pg_quote(&table.name)),
+        None => pg_quote(&table.name),
+    };
+    let names = cols
+        .iter()
+        .map(|&i| pg_quote(&table.columns[i].name))
+        .collect();
+    (target, names)
 }
 
 /// Rows of bound values as COPY's text format: tab-separated, `\N` for

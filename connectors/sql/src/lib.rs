@@ -59,7 +59,11 @@
 //! (SQLite 32766 parameters, 999 before 3.32; MySQL 65535). PostgreSQL
 //! upserts bind one text array per column and unnest them (`INSERT ...
 //! SELECT ... FROM unnest($1, $2, ...)`), so a statement of ten thousand
-//! rows is still a small statement to plan.
+//! rows is still a small statement to plan. Before that, PostgreSQL tries
+//! a batch as `COPY ... FROM STDIN` inside a savepoint: rows new to the
+//! table (a first load) go in at the speed of `COPY`; when the batch meets
+//! a row that exists, the savepoint is rolled back and the batch, and the
+//! rest of the transaction, is upserted.
 //! Every value is checked against its column's type before anything is
 //! written: a value that does not fit is
 //! [`Error::BadRecord`](tandem_core::Error::BadRecord) naming the table,

@@ -393,19 +393,22 @@ impl SqlTransaction {
     async fn flush(
         &mut self,
         db: &crate::db::Db,
-        group: Group,
+        mut group: Group,
         now: jiff::Timestamp,
     ) -> Result<()> {
         let table = self.table.clone();
         let table = &table;
-        let shown = |k: &Option<Key>| k.as_ref().map(Key::to_string).unwrap_or_default();
-        let (first, last) = (shown(&group.first), shown(&group.last));
-        let keys = if first == last {
-            format!("key {first}")
-        } else {
-            format!("keys {first} .. {last}")
+        let (first, last) = (group.first.take(), group.last.take());
+        // The error names the batch's keys; worded only when it fails.
+        let failed = |e: DbErr| {
+            let shown = |k: &Option<Key>| k.as_ref().map(Key::to_string).unwrap_or_default();
+            let (first, last) = (shown(&first), shown(&last));
+            let keys = match first == last {
+                true => format!("key {first}"),
+                false => format!("keys {first} .. {last}"),
+            };
+            DbError(e).context(format!("writing table {}, {keys}", table.name))
         };
-        let failed = |e: DbErr| DbError(e).context(format!("writing table {}, {keys}", table.name));
         // PostgreSQL: rows new to the table go in by COPY.
         if let (
             Some(cols),

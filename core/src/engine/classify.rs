@@ -651,11 +651,10 @@ impl<'a> Classifier<'a> {
         let key = record.key.clone();
         if flows {
             let h = record.content_hash();
-            // Only two-way pairs keep base records (for field merges): a
-            // one-way run does not copy the record it writes.
-            let base = match self.mode {
-                Mode::TwoWay | Mode::Full => record.clone(),
-                Mode::Send | Mode::Receive => Record::new(key.clone()),
+            // A one-way run does not copy the record it writes.
+            let base = match self.mode.keeps_base() {
+                true => record.clone(),
+                false => Record::new(key.clone()),
             };
             // The key on the other side is the one its target assigns.
             let write = Some(Write::Upsert(record));

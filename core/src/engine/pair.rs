@@ -23,6 +23,12 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// Whether runs keep base records, for field merges: two-way pairs do;
+    /// one-way runs keep only keys and hashes.
+    pub fn keeps_base(self) -> bool {
+        matches!(self, Mode::TwoWay | Mode::Full)
+    }
+
     /// The name used in manifests, the CLI and history.
     pub fn as_str(self) -> &'static str {
         match self {

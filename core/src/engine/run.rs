@@ -153,7 +153,7 @@ impl Engine {
         };
         let to_sync = scope.as_ref().map(|s| s.days_to_sync()).unwrap_or_default();
         let mut state = RunState {
-            keep_base: matches!(mode, Mode::TwoWay | Mode::Full),
+            keep_base: mode.keeps_base(),
             ..Default::default()
         };
         let result = self

@@ -162,9 +162,10 @@ async fn write_all_links(
         }
     }
     let generation = snapshot::bump(txn, pair).await?;
-    let inserts = links.iter().filter(|u| u.id.is_none()).count();
+    let (updates, inserts): (Vec<&LinkUpdate>, Vec<&LinkUpdate>) =
+        links.iter().partition(|u| u.id.is_some());
     let first_id = match keep {
-        true => Some(snapshot::reserve_ids(txn, inserts).await?),
+        true => Some(snapshot::reserve_ids(txn, inserts.len()).await?),
         false => None,
     };
     // Nothing else changed the links since the run loaded them: every
@@ -172,8 +173,6 @@ async fn write_all_links(
     let current = base
         .as_ref()
         .is_some_and(|b| b.generation + 1 == generation);
-    let (updates, inserts): (Vec<&LinkUpdate>, Vec<&LinkUpdate>) =
-        links.iter().partition(|u| u.id.is_some());
     // With the links current, updates go in bulk; those whose keys stay as
     // they were leave the key indexes alone: a few thousand updates in a
     // million links then write a third of the pages.
@@ -188,20 +187,23 @@ async fn write_all_links(
     };
     // The new snapshot: a delta on the chain, or a whole one, encoded in
     // a thread of its own while the links are written.
-    let chain = match (&base, first_id, current) {
-        (Some(b), Some(_), true) => Some(snapshot::chain_to(txn, pair, b.generation).await?),
-        _ => None,
+    let next = match (base, first_id, current) {
+        (Some(base), Some(first_id), true) => {
+            let changes = removed.len() + links.len();
+            let chain = snapshot::chain_to(txn, pair, base.generation).await?;
+            match chain.filter(|&c| snapshot::as_delta(c, generation, changes)) {
+                Some(chain) => NewSnapshot::Delta(chain, first_id),
+                None => {
+                    let (all, removed) = (all.clone(), removed.to_vec());
+                    NewSnapshot::Whole(tokio::task::spawn_blocking(move || {
+                        let changed = snapshot::changed_rows(&all, first_id);
+                        snapshot::encode_whole(base.rows, &removed, changed)
+                    }))
+                }
+            }
+        }
+        _ => NewSnapshot::Forget,
     };
-    let mut whole = None;
-    if let (Some(chain), Some(first_id), Some(base)) = (chain, first_id, base)
-        && !snapshot::as_delta(chain, generation, removed.len() + links.len())
-    {
-        let (all, removed) = (all.clone(), removed.to_vec());
-        whole = Some(tokio::task::spawn_blocking(move || {
-            let changed = snapshot::changed_rows(&all, first_id);
-            snapshot::encode_whole(base.rows, &removed, changed)
-        }));
-    }
     remove_links(txn, pair, removed)
         .await
         .ctx(|| "removing links".to_owned())?;
@@ -218,18 +220,18 @@ async fn write_all_links(
     }
     insert_links(txn, pair, &inserts, first_id).await?;
     let started = std::time::Instant::now();
-    match (chain, first_id, whole) {
-        (_, _, Some(whole)) => {
+    match next {
+        NewSnapshot::Whole(whole) => {
             let parts = whole.await.map_err(|e| {
                 crate::error::Error::store(format!("encoding the link snapshot: {e}"))
             })??;
             snapshot::write_whole(txn, pair, generation, parts).await?;
         }
-        (Some(Some(chain)), Some(first_id), None) => {
+        NewSnapshot::Delta(chain, first_id) => {
             let changed = snapshot::changed_rows(links, first_id);
             snapshot::record_delta(txn, pair, generation, chain, removed, changed).await?;
         }
-        _ => snapshot::forget(txn, pair).await?,
+        NewSnapshot::Forget => snapshot::forget(txn, pair).await?,
     }
     tracing::debug!(
         pair = %pair,
@@ -237,6 +239,17 @@ async fn write_all_links(
         "link snapshot written"
     );
     Ok(())
+}
+
+/// What a commit does with the pair's link snapshot.
+enum NewSnapshot {
+    /// Writes a whole one, being encoded.
+    Whole(tokio::task::JoinHandle<Result<snapshot::Parts>>),
+    /// Writes a delta on this chain; inserted links are numbered from the id.
+    Delta(snapshot::Chain, i64),
+    /// Forgets it: the links changed from another generation than the
+    /// current one, or the backend keeps none.
+    Forget,
 }
 
 /// Removes links of `pair` by id.
@@ -317,6 +330,9 @@ async fn insert_links(
     links: &[&LinkUpdate],
     first_id: Option<i64>,
 ) -> Result<()> {
+    if links.is_empty() {
+        return Ok(());
+    }
     let backend = txn.get_database_backend();
     let columns = match first_id {
         Some(_) => "id, pair, a_key, b_key, hash_a, hash_b, base, disabled, day",
@@ -340,8 +356,8 @@ async fn insert_links(
         }
         sql
     };
-    let per_insert = rows_per_insert(LINK_INSERT_COLUMNS);
-    let full = sql(per_insert.min(links.len()));
+    let per_insert = rows_per_insert(LINK_INSERT_COLUMNS).min(links.len());
+    let full = sql(per_insert);
     let mut next_id = first_id;
     for chunk in links.chunks(per_insert) {
         let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * per_row);
@@ -359,7 +375,7 @@ async fn insert_links(
             values.push(u.disabled.into());
             values.push(u.day.map(|d| d.to_string()).into());
         }
-        let text = match chunk.len() == per_insert.min(links.len()) {
+        let text = match chunk.len() == per_insert {
             true => full.clone(),
             false => sql(chunk.len()),
         };

@@ -250,11 +250,9 @@ pub(crate) async fn chain_to(
 /// Whether a commit that changes `links` links (removed, changed or added)
 /// records them as a delta on `chain`, rather than as a whole snapshot:
 /// while the chain is short and its deltas small.
-pub(crate) fn as_delta(chain: Option<Chain>, generation: i64, links: usize) -> bool {
-    chain.is_some_and(|chain| {
-        generation - chain.base <= MAX_DELTAS
-            && (chain.delta_links + links) * 100 <= chain.links.max(1) * MAX_DELTA_SHARE
-    })
+pub(crate) fn as_delta(chain: Chain, generation: i64, links: usize) -> bool {
+    generation - chain.base <= MAX_DELTAS
+        && (chain.delta_links + links) * 100 <= chain.links.max(1) * MAX_DELTA_SHARE
 }
 
 /// Records a commit's links (the ids it `removed`, the links it `changed`

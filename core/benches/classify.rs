@@ -72,14 +72,14 @@ fn classify(pair: &PairConfig, index: &LinkIndex) -> u64 {
         }
         c.streamed(record(i, if i % 1000 < 8 { "a-edit" } else { "base" }));
         if i % 1000 == 0 {
-            decided += c.take_decisions().len() as u64;
+            decided += c.drain_decisions().len() as u64;
         }
     }
     for i in 0..1000 {
         c.streamed(record(N + i, "inserted"));
     }
     c.finish(true);
-    decided += c.take_decisions().len() as u64;
+    decided += c.drain_decisions().len() as u64;
     black_box(c.counts());
     decided
 }

@@ -83,6 +83,7 @@ mod db;
 mod ddl;
 mod decode;
 mod encode;
+mod lite;
 mod read;
 mod schema;
 mod statements;

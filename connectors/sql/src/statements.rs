@@ -281,21 +281,45 @@ pub(crate) fn pg_copy_rows(rows: &[Vec<sea_query::Value>]) -> Vec<u8> {
             if n > 0 {
                 out.push(b'\t');
             }
-            let Some(text) = pg_text(v) else {
-                out.extend_from_slice(b"\\N");
-                continue;
-            };
-            for b in text.bytes() {
-                match b {
-                    b'\\' => out.extend_from_slice(b"\\\\"),
-                    b'\n' => out.extend_from_slice(b"\\n"),
-                    b'\r' => out.extend_from_slice(b"\\r"),
-                    b'\t' => out.extend_from_slice(b"\\t"),
-                    b => out.push(b),
-                }
-            }
+            pg_copy_value(v, &mut out);
         }
         out.push(b'\n');
     }
     out
+}
+
+/// One value in COPY's text format; text is escaped as it is copied.
+fn pg_copy_value(v: &sea_query::Value, out: &mut Vec<u8>) {
+    use sea_query::Value as S;
+    use std::io::Write;
+    match v {
+        S::BigInt(Some(i)) => {
+            let _ = write!(out, "{i}");
+        }
+        S::Double(Some(f)) if f.is_finite() => {
+            let _ = write!(out, "{f:?}");
+        }
+        S::String(Some(s)) => pg_copy_escape(s.as_bytes(), out),
+        v => match pg_text(v) {
+            Some(text) => pg_copy_escape(text.as_bytes(), out),
+            None => out.extend_from_slice(b"\\N"),
+        },
+    }
+}
+
+fn pg_copy_escape(text: &[u8], out: &mut Vec<u8>) {
+    let mut start = 0;
+    for (i, &b) in text.iter().enumerate() {
+        let escaped: &[u8] = match b {
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            _ => continue,
+        };
+        out.extend_from_slice(&text[start..i]);
+        out.extend_from_slice(escaped);
+        start = i + 1;
+    }
+    out.extend_from_slice(&text[start..]);
 }

@@ -144,7 +144,7 @@ fn stamp() -> jiff::Timestamp {
 enum Op {
     Upsert {
         key: Key,
-        cols: Vec<usize>,
+        cols: Arc<[usize]>,
         row: Vec<SeaValue>,
     },
     Delete {
@@ -154,9 +154,11 @@ enum Op {
 }
 
 /// An open database transaction. PostgreSQL's is sqlx's own, on a
-/// connection of the pool, so that it can `COPY`.
+/// connection of the pool, so that it can `COPY`; SQLite's too, so that a
+/// statement's values are bound as they are rather than copied first.
 enum Tx {
     Orm(DatabaseTransaction),
+    Lite(sea_orm::sqlx::Transaction<'static, sea_orm::sqlx::Sqlite>),
     Pg {
         tx: sea_orm::sqlx::Transaction<'static, sea_orm::sqlx::Postgres>,
         /// Whether inserts still try `COPY` first: until one meets a row
@@ -169,18 +171,21 @@ impl Tx {
     async fn execute(&mut self, stmt: Statement) -> std::result::Result<(), DbErr> {
         match self {
             Tx::Orm(tx) => tx.execute_raw(stmt).await.map(|_| ()),
+            Tx::Lite(tx) => {
+                let (sql, values) = sqlx_parts(stmt);
+                sea_orm::sqlx::query_with(sql, values)
+                    .execute(&mut **tx)
+                    .await
+                    .map(|_| ())
+                    .map_err(sqlx_error)
+            }
             Tx::Pg { tx, .. } => {
-                let values = stmt
-                    .values
-                    .unwrap_or(sea_orm::sea_query::Values(Vec::new()));
-                sea_orm::sqlx::query_with(
-                    sea_orm::sqlx::AssertSqlSafe(stmt.sql),
-                    sea_query_sqlx::SqlxValues(values),
-                )
-                .execute(&mut **tx)
-                .await
-                .map(|_| ())
-                .map_err(sqlx_error)
+                let (sql, values) = sqlx_parts(stmt);
+                sea_orm::sqlx::query_with(sql, values)
+                    .execute(&mut **tx)
+                    .await
+                    .map(|_| ())
+                    .map_err(sqlx_error)
             }
         }
     }
@@ -188,6 +193,7 @@ impl Tx {
     async fn commit(self) -> std::result::Result<(), DbErr> {
         match self {
             Tx::Orm(tx) => tx.commit().await,
+            Tx::Lite(tx) => tx.commit().await.map_err(sqlx_error),
             Tx::Pg { tx, .. } => tx.commit().await.map_err(sqlx_error),
         }
     }
@@ -195,9 +201,26 @@ impl Tx {
     async fn rollback(self) -> std::result::Result<(), DbErr> {
         match self {
             Tx::Orm(tx) => tx.rollback().await,
+            Tx::Lite(tx) => tx.rollback().await.map_err(sqlx_error),
             Tx::Pg { tx, .. } => tx.rollback().await.map_err(sqlx_error),
         }
     }
+}
+
+/// A statement's text and values, for sqlx to run as they are.
+fn sqlx_parts(
+    stmt: Statement,
+) -> (
+    sea_orm::sqlx::AssertSqlSafe<String>,
+    sea_query_sqlx::SqlxValues,
+) {
+    let values = stmt
+        .values
+        .unwrap_or(sea_orm::sea_query::Values(Vec::new()));
+    (
+        sea_orm::sqlx::AssertSqlSafe(stmt.sql),
+        sea_query_sqlx::SqlxValues(values),
+    )
 }
 
 fn sqlx_error(e: sea_orm::sqlx::Error) -> DbErr {
@@ -264,6 +287,9 @@ impl SqlTransaction {
         let table = &self.table;
         let backend = self.connector.settings().backend;
         let mut ops = Vec::with_capacity(changes.len());
+        // A record's values by column, emptied for each record.
+        let mut slots: Vec<Option<SeaValue>> = vec![None; table.columns.len()];
+        let mut cols: Arc<[usize]> = Arc::new([]);
         for change in changes {
             let record = match change {
                 Change::Delete { key, .. } => {
@@ -274,9 +300,8 @@ impl SqlTransaction {
                 Change::Upsert(record) => record,
             };
             let key = record.key;
-            let mut cells: Vec<(usize, SeaValue)> = Vec::with_capacity(record.fields.len() + 2);
             for (&i, e) in table.key.iter().zip(key_values(table, &key, backend)?) {
-                cells.push((i, e));
+                slots[i] = Some(e);
             }
             for (name, value) in record.fields {
                 let Some(i) = table.column(&name) else {
@@ -292,28 +317,32 @@ impl SqlTransaction {
                 }
                 let e = encode::bind_value(&table.columns[i], value, backend)
                     .map_err(|m| bad(table, &key, Some(i), m))?;
-                match cells.iter_mut().find(|(c, _)| *c == i) {
-                    Some(cell) => cell.1 = e,
-                    None => cells.push((i, e)),
-                }
+                slots[i] = Some(e);
             }
-            let carried =
-                |cells: &[(usize, SeaValue)], i: usize| cells.iter().any(|(c, _)| *c == i);
             if let Some(i) = table
                 .cursor
-                .filter(|&i| read::is_instant(table, i) && !carried(&cells, i))
+                .filter(|&i| read::is_instant(table, i) && slots[i].is_none())
             {
-                cells.push((i, self.bind_const(i, Value::DateTime(now))));
+                slots[i] = Some(self.bind_const(i, Value::DateTime(now)));
             }
-            if let Some(i) = table.soft_delete.filter(|&i| !carried(&cells, i)) {
+            if let Some(i) = table.soft_delete.filter(|&i| slots[i].is_none()) {
                 let cleared = match table.columns[i].kind {
                     FieldType::Bool => Value::Bool(false),
                     _ => Value::Null,
                 };
-                cells.push((i, self.bind_const(i, cleared)));
+                slots[i] = Some(self.bind_const(i, cleared));
             }
-            cells.sort_by_key(|(i, _)| *i);
-            let (cols, row) = cells.into_iter().unzip();
+            // Rows of the same columns share one list of them.
+            let present = slots.iter().enumerate().filter(|(_, v)| v.is_some());
+            if !cols.iter().copied().eq(present.map(|(i, _)| i)) {
+                cols = slots
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, v)| v.as_ref().map(|_| i))
+                    .collect();
+            }
+            let row = slots.iter_mut().filter_map(Option::take).collect();
+            let cols = cols.clone();
             ops.push(Op::Upsert { key, cols, row });
         }
         Ok(ops)
@@ -349,6 +378,13 @@ impl SqlTransaction {
                     .begin()
                     .await
                     .map(|tx| Tx::Pg { tx, copy: true })
+                    .map_err(sqlx_error),
+                crate::config::Backend::Sqlite => db
+                    .conn
+                    .get_sqlite_connection_pool()
+                    .begin()
+                    .await
+                    .map(Tx::Lite)
                     .map_err(sqlx_error),
                 _ => db.conn.begin().await.map(Tx::Orm),
             };
@@ -427,6 +463,24 @@ impl SqlTransaction {
             }
             *copy = false;
         }
+        // SQLite: upserts go through SQLite's own API.
+        if let (Some(cols), Some(Tx::Lite(_))) = (&group.cols, &self.tx)
+            && crate::lite::can_bind(&group.rows)
+        {
+            let sql = self.upsert_sql(db, cols, 1);
+            let Some(Tx::Lite(tx)) = self.tx.as_mut() else {
+                unreachable!("matched above")
+            };
+            let mut handle = tx.lock_handle().await.map_err(|e| failed(sqlx_error(e)))?;
+            // SAFETY: the locked handle keeps sqlx's worker off the
+            // connection for the call.
+            let done = unsafe { crate::lite::run_rows(handle.as_raw_handle(), &sql, &group.rows) };
+            return done.map_err(|e| {
+                failed(DbErr::Exec(sea_orm::RuntimeErr::Internal(format!(
+                    "error returned from database: {e}"
+                ))))
+            });
+        }
         let stmt = match &group.cols {
             Some(cols) if db.backend == crate::config::Backend::Postgres => {
                 let sql = self.upsert_sql(db, cols, 0);
@@ -478,7 +532,7 @@ impl SqlTransaction {
 #[derive(Default)]
 struct Group {
     /// The columns of an upsert; `None` for a delete.
-    cols: Option<Vec<usize>>,
+    cols: Option<Arc<[usize]>>,
     rows: Vec<Vec<SeaValue>>,
     /// Hashes of the keys (a collision only starts a statement early).
     keys: HashSet<u64>,

@@ -391,3 +391,42 @@ async fn new_and_existing_rows_in_one_transaction() {
         place.drop_all().await;
     }
 }
+
+#[tokio::test]
+async fn a_row_the_database_refuses_fails_the_batch_naming_it() {
+    for kind in ALL {
+        let Some(place) = Place::new(kind, "refused row").await else {
+            continue;
+        };
+        let key = place.text_key();
+        place
+            .exec(&format!(
+                "CREATE TABLE {{t}}members (id {key} PRIMARY KEY, name TEXT NOT NULL, n BIGINT)"
+            ))
+            .await;
+        let c = place.connector(json!({}));
+        let member =
+            |id: &str, name: Value| Change::Upsert(Record::new(id).with("name", name).with("n", 1));
+        let mut tx = c.begin("members").await.unwrap();
+        tx.apply(vec![member("m1", "Ann".into()), member("m2", "Bo".into())])
+            .await
+            .unwrap();
+        let err = tx
+            .apply(vec![member("m3", "Cy".into()), member("m4", Value::Null)])
+            .await
+            .unwrap_err();
+        let shown = err.to_string().to_lowercase();
+        for part in ["sql", "members", "m3", "m4", "null"] {
+            assert!(
+                shown.contains(part),
+                "{kind:?}: {shown:?} does not name {part:?}"
+            );
+        }
+        tx.rollback().await.unwrap();
+        assert!(
+            read_all(&c, "members").await.is_empty(),
+            "{kind:?}: nothing was written"
+        );
+        place.drop_all().await;
+    }
+}

@@ -305,9 +305,10 @@ impl<'a> Classifier<'a> {
         }
     }
 
-    /// The decisions made so far, to apply.
-    pub fn take_decisions(&mut self) -> Vec<Decision> {
-        std::mem::take(&mut self.decisions)
+    /// The decisions made so far, to apply. The buffer is kept for the
+    /// next batch, so that a run does not grow a new one every batch.
+    pub fn drain_decisions(&mut self) -> std::vec::Drain<'_, Decision> {
+        self.decisions.drain(..)
     }
 
     /// Ends the streamed side's read and decides every remaining record.

@@ -350,7 +350,7 @@ impl Engine {
                     }
                 }
                 cursor = batch.cursor.or(cursor);
-                state.queue(classifier.take_decisions(), &links, &mut writers);
+                state.queue(classifier.drain_decisions(), &links, &mut writers);
                 for w in &mut writers {
                     if w.full() {
                         let assigned = w.flush().await?;
@@ -361,7 +361,7 @@ impl Engine {
                 fault::point("engine.stream_batch");
             }
             classifier.finish(snapshot);
-            state.queue(classifier.take_decisions(), &links, &mut writers);
+            state.queue(classifier.drain_decisions(), &links, &mut writers);
             for w in &mut writers {
                 let assigned = w.finish().await?;
                 state.assign(assigned);

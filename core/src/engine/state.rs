@@ -48,7 +48,7 @@ pub(super) struct RunState {
 impl RunState {
     pub(super) fn queue(
         &mut self,
-        decisions: Vec<Decision>,
+        decisions: impl IntoIterator<Item = Decision>,
         links: &LinkIndex,
         writers: &mut [SideWriter<'_>; 2],
     ) {

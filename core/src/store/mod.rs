@@ -81,6 +81,9 @@ impl StateStore {
                 o.create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                    // 64 MiB of page cache (the default is 2 MiB): a run that
+                    // writes a million links spills fewer pages early.
+                    .pragma("cache_size", "-65536")
             });
             if in_memory {
                 // The database lives as long as its connection does.

@@ -422,12 +422,25 @@ impl Engine {
         // leaves B ahead of the base; the next run sees the same content on
         // both sides and settles it, so nothing is lost or applied twice.
         fault::point("engine.before_commit");
-        if let Err(e) = writers[1].commit().await {
-            let _ = writers[0].rollback().await;
-            return Err(e);
-        }
-        fault::point("engine.between_commits");
-        writers[0].commit().await?;
+        let commit_targets = async {
+            if let Err(e) = writers[1].commit().await {
+                let _ = writers[0].rollback().await;
+                return Err(e);
+            }
+            fault::point("engine.between_commits");
+            writers[0].commit().await
+        };
+        // What the store records is worked out while the targets commit
+        // (for a first run, a link for every record).
+        let record = async {
+            let conflicts = state.new_conflicts(&links, resolver);
+            let closed: Vec<i64> = state.plans.iter().filter_map(|p| p.closes).collect();
+            let (updates, removed) = state.link_updates(&links);
+            (conflicts, closed, updates, removed)
+        };
+        let (committed, (conflicts, closed, updates, removed)) =
+            tokio::join!(commit_targets, record);
+        committed?;
         fault::point("engine.targets_committed");
         tracing::debug!(pair = %pair.name, ms = started.elapsed().as_millis() as u64, "targets committed");
 
@@ -440,12 +453,9 @@ impl Engine {
             }
             cursors.push((s_side, s_read.cursor));
         }
-        let conflicts = state.new_conflicts(&links, resolver);
-        let closed: Vec<i64> = state.plans.iter().filter_map(|p| p.closes).collect();
         let pending_after = (pending_before
             + conflicts.iter().filter(|c| c.resolution.is_none()).count() as u64)
             .saturating_sub(closed.len() as u64);
-        let (updates, removed) = state.link_updates(&links);
         drop(classifier);
         let snapshot = LinkSet {
             generation,

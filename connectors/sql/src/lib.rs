@@ -52,11 +52,13 @@
 //!
 //! # Writing
 //!
-//! A transaction is a database transaction. Upserts are multi-row `INSERT
-//! ... ON CONFLICT ... DO UPDATE` (SQLite, PostgreSQL) or `... ON DUPLICATE
-//! KEY UPDATE` (MySQL) statements setting the columns the records carry,
-//! as many rows per statement as the driver's parameter limit allows
-//! (SQLite 32766 parameters, 999 before 3.32; MySQL 65535). PostgreSQL
+//! A transaction is a database transaction. Upserts are `INSERT ... ON
+//! CONFLICT ... DO UPDATE` (SQLite, PostgreSQL) or `... ON DUPLICATE KEY
+//! UPDATE` (MySQL) statements setting the columns the records carry. On
+//! MySQL a statement holds as many rows as the parameter limit allows
+//! (65535). SQLite steps one prepared single-row statement per row through
+//! its own API, binding the values where they lie, as `sqlite3 .import`
+//! does: cheaper per row than a multi-row statement. PostgreSQL
 //! upserts bind one text array per column and unnest them (`INSERT ...
 //! SELECT ... FROM unnest($1, $2, ...)`), so a statement of ten thousand
 //! rows is still a small statement to plan. Before that, PostgreSQL tries

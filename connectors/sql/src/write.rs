@@ -464,12 +464,11 @@ impl SqlTransaction {
             *copy = false;
         }
         // SQLite: upserts go through SQLite's own API.
-        if let (Some(cols), Some(Tx::Lite(_))) = (&group.cols, &self.tx)
-            && crate::lite::can_bind(&group.rows)
-        {
+        let lite = matches!(self.tx, Some(Tx::Lite(_))) && crate::lite::can_bind(&group.rows);
+        if let (Some(cols), true) = (&group.cols, lite) {
             let sql = self.upsert_sql(db, cols, 1);
             let Some(Tx::Lite(tx)) = self.tx.as_mut() else {
-                unreachable!("matched above")
+                return Err(failed(DbErr::Custom("no SQLite transaction".into())));
             };
             let mut handle = tx.lock_handle().await.map_err(|e| failed(sqlx_error(e)))?;
             // SAFETY: the locked handle keeps sqlx's worker off the

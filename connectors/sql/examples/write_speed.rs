@@ -12,6 +12,12 @@ use futures::TryStreamExt;
 use tandem_connector_sql::SqlConnector;
 use tandem_core::{Change, ReadRequest, Record, Source, Target};
 
+/// The allocator the `tandem` binary runs its plugins with (mimalloc, also
+/// replacing `malloc`), so that the figures are the connector's as a sync
+/// runs it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> tandem_core::Result<()> {
     let mut args = std::env::args().skip(1);

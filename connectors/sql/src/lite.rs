@@ -103,7 +103,6 @@ pub(crate) unsafe fn run_rows(
             return Err(e);
         }
     }
-    drop(stmt);
     Ok(())
 }
 

@@ -171,22 +171,8 @@ impl Tx {
     async fn execute(&mut self, stmt: Statement) -> std::result::Result<(), DbErr> {
         match self {
             Tx::Orm(tx) => tx.execute_raw(stmt).await.map(|_| ()),
-            Tx::Lite(tx) => {
-                let (sql, values) = sqlx_parts(stmt);
-                sea_orm::sqlx::query_with(sql, values)
-                    .execute(&mut **tx)
-                    .await
-                    .map(|_| ())
-                    .map_err(sqlx_error)
-            }
-            Tx::Pg { tx, .. } => {
-                let (sql, values) = sqlx_parts(stmt);
-                sea_orm::sqlx::query_with(sql, values)
-                    .execute(&mut **tx)
-                    .await
-                    .map(|_| ())
-                    .map_err(sqlx_error)
-            }
+            Tx::Lite(tx) => sqlx_execute(&mut **tx, stmt).await,
+            Tx::Pg { tx, .. } => sqlx_execute(&mut **tx, stmt).await,
         }
     }
 
@@ -207,20 +193,24 @@ impl Tx {
     }
 }
 
-/// A statement's text and values, for sqlx to run as they are.
-fn sqlx_parts(
-    stmt: Statement,
-) -> (
-    sea_orm::sqlx::AssertSqlSafe<String>,
-    sea_query_sqlx::SqlxValues,
-) {
+/// Runs a statement on a connection of sqlx's own, its values as they are.
+async fn sqlx_execute<'c, DB, C>(conn: C, stmt: Statement) -> std::result::Result<(), DbErr>
+where
+    DB: sea_orm::sqlx::Database,
+    C: sea_orm::sqlx::Executor<'c, Database = DB>,
+    sea_query_sqlx::SqlxValues: sea_orm::sqlx::IntoArguments<DB>,
+{
     let values = stmt
         .values
         .unwrap_or(sea_orm::sea_query::Values(Vec::new()));
-    (
+    sea_orm::sqlx::query_with(
         sea_orm::sqlx::AssertSqlSafe(stmt.sql),
         sea_query_sqlx::SqlxValues(values),
     )
+    .execute(conn)
+    .await
+    .map(|_| ())
+    .map_err(sqlx_error)
 }
 
 fn sqlx_error(e: sea_orm::sqlx::Error) -> DbErr {
@@ -333,17 +323,21 @@ impl SqlTransaction {
                 slots[i] = Some(self.bind_const(i, cleared));
             }
             // Rows of the same columns share one list of them.
-            let present = slots.iter().enumerate().filter(|(_, v)| v.is_some());
-            if !cols.iter().copied().eq(present.map(|(i, _)| i)) {
-                cols = slots
+            let present = || {
+                slots
                     .iter()
                     .enumerate()
                     .filter_map(|(i, v)| v.as_ref().map(|_| i))
-                    .collect();
+            };
+            if !cols.iter().copied().eq(present()) {
+                cols = present().collect();
             }
             let row = slots.iter_mut().filter_map(Option::take).collect();
-            let cols = cols.clone();
-            ops.push(Op::Upsert { key, cols, row });
+            ops.push(Op::Upsert {
+                key,
+                cols: cols.clone(),
+                row,
+            });
         }
         Ok(ops)
     }
@@ -464,21 +458,23 @@ impl SqlTransaction {
             *copy = false;
         }
         // SQLite: upserts go through SQLite's own API.
-        let lite = matches!(self.tx, Some(Tx::Lite(_))) && crate::lite::can_bind(&group.rows);
-        if let (Some(cols), true) = (&group.cols, lite) {
+        if let Some(cols) = &group.cols
+            && matches!(self.tx, Some(Tx::Lite(_)))
+            && crate::lite::can_bind(&group.rows)
+        {
             let sql = self.upsert_sql(db, cols, 1);
-            let Some(Tx::Lite(tx)) = self.tx.as_mut() else {
-                return Err(failed(DbErr::Custom("no SQLite transaction".into())));
-            };
-            let mut handle = tx.lock_handle().await.map_err(|e| failed(sqlx_error(e)))?;
-            // SAFETY: the locked handle keeps sqlx's worker off the
-            // connection for the call.
-            let done = unsafe { crate::lite::run_rows(handle.as_raw_handle(), &sql, &group.rows) };
-            return done.map_err(|e| {
-                failed(DbErr::Exec(sea_orm::RuntimeErr::Internal(format!(
-                    "error returned from database: {e}"
-                ))))
-            });
+            if let Some(Tx::Lite(tx)) = self.tx.as_mut() {
+                let mut handle = tx.lock_handle().await.map_err(|e| failed(sqlx_error(e)))?;
+                // SAFETY: the locked handle keeps sqlx's worker off the
+                // connection for the call.
+                let done =
+                    unsafe { crate::lite::run_rows(handle.as_raw_handle(), &sql, &group.rows) };
+                return done.map_err(|e| {
+                    failed(DbErr::Exec(sea_orm::RuntimeErr::Internal(format!(
+                        "error returned from database: {e}"
+                    ))))
+                });
+            }
         }
         let stmt = match &group.cols {
             Some(cols) if db.backend == crate::config::Backend::Postgres => {

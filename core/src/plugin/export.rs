@@ -9,7 +9,7 @@ use std::sync::{Mutex, OnceLock};
 
 use futures::StreamExt;
 
-use super::wire::{Request, Response, WireError, WireResult};
+use super::wire::{Request, Response, WireError, WireResult, encode_sized};
 use super::{Buffer, Connector, LogFn, OpenContext};
 use crate::source::BatchStream;
 use crate::target::Transaction;
@@ -144,19 +144,11 @@ fn give(out: *mut Buffer, bytes: Vec<u8>) {
     unsafe { out.write(buf) };
 }
 
-/// The size of the largest response so far (up to 16 MiB), to encode the
-/// next without growing its buffer from nothing: a batch of records is
-/// megabytes. Pages a small response leaves unused are never touched.
+/// The size of the largest response so far, for [`encode_sized`].
 static LARGEST_RESPONSE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 fn give_result(out: *mut Buffer, result: &WireResult) {
-    use std::sync::atomic::Ordering::Relaxed;
-    let hint = LARGEST_RESPONSE.load(Relaxed);
-    let encoded = postcard::to_extend(result, Vec::with_capacity(hint));
-    if let Ok(bytes) = &encoded {
-        LARGEST_RESPONSE.fetch_max(bytes.len().min(16 << 20), Relaxed);
-    }
-    let bytes = encoded.unwrap_or_else(|e| {
+    let bytes = encode_sized(result, &LARGEST_RESPONSE).unwrap_or_else(|e| {
         postcard::to_allocvec(&WireResult::Err(WireError::Other(
             String::new(),
             format!("encoding a response: {e}"),

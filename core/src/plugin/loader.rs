@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Serialize;
 
-use super::wire::{Request, Response, WireResult};
+use super::wire::{Request, Response, WireResult, encode_sized};
 use super::{
     ABI_VERSION, Buffer, Descriptor, MAGIC, OpenContext, RUSTC_VERSION, SDK_VERSION, SYMBOL, text,
 };
@@ -226,29 +226,20 @@ extern "C" fn host_log(
     }
 }
 
-/// The most a request buffer is sized ahead for.
-const REQUEST_HINT_MAX: usize = 16 << 20;
-
 /// One open connector instance inside a plugin.
 struct Instance {
     plugin: Plugin,
     handle: usize,
     endpoint: String,
-    /// The size of the largest request so far (up to [`REQUEST_HINT_MAX`]),
-    /// to encode the next without growing its buffer from nothing: a batch
-    /// of writes is megabytes. Pages a small request leaves unused are
-    /// never touched.
+    /// The size of the largest request so far, for
+    /// [`encode_sized`].
     largest_request: std::sync::atomic::AtomicUsize,
 }
 
 impl Instance {
     fn call_blocking(&self, request: &Request) -> Result<Response> {
-        use std::sync::atomic::Ordering::Relaxed;
-        let hint = self.largest_request.load(Relaxed);
-        let bytes = postcard::to_extend(request, Vec::with_capacity(hint))
+        let bytes = encode_sized(request, &self.largest_request)
             .map_err(|e| Error::other(&self.endpoint, e.to_string()))?;
-        self.largest_request
-            .fetch_max(bytes.len().min(REQUEST_HINT_MAX), Relaxed);
         let mut out = Buffer::empty();
         // SAFETY: `handle` came from this plugin's `open` and is closed only
         // when the instance drops; the buffers are valid for the call.

@@ -1,12 +1,30 @@
 //! What crosses the plugin boundary: requests, responses and errors, as
 //! postcard bytes.
 
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::record::{Change, Cursor, EntitySchema, Key, Record};
 use crate::source::{Batch, Capabilities, DayCount, ReadRequest};
 use crate::target::Applied;
+
+/// The most a message buffer is sized ahead for.
+const SIZE_HINT_MAX: usize = 16 << 20;
+
+/// Encodes a message into a buffer sized from `largest`, the largest
+/// message so far (up to 16 MiB), which it then updates: a batch is
+/// megabytes, and growing its buffer from nothing copies it over and over.
+/// Pages a small message leaves unused are never touched.
+pub(crate) fn encode_sized<T: Serialize>(
+    message: &T,
+    largest: &AtomicUsize,
+) -> postcard::Result<Vec<u8>> {
+    let bytes = postcard::to_extend(message, Vec::with_capacity(largest.load(Relaxed)))?;
+    largest.fetch_max(bytes.len().min(SIZE_HINT_MAX), Relaxed);
+    Ok(bytes)
+}
 
 /// A call from the host to a connector instance.
 #[derive(Debug, Serialize, Deserialize)]

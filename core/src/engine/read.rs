@@ -71,13 +71,14 @@ impl Engine {
             r
         };
         let incremental = matches!(scope, ReadScope::Since(_));
-        match end.source.read(request(scope)).await {
+        let (stream, fell_back) = match end.source.read(request(scope)).await {
             Err(Error::CursorExpired { .. }) if incremental => {
                 tracing::warn!(pair = %pair.name, endpoint = %end.name, "cursor expired; reading in full");
-                Ok((end.source.read(request(ReadScope::Full)).await?, true))
+                (end.source.read(request(ReadScope::Full)).await?, true)
             }
-            other => Ok((other?, false)),
-        }
+            other => (other?, false),
+        };
+        Ok((read_ahead(stream, end.name.clone()), fell_back))
     }
 
     pub(super) fn guard(
@@ -129,4 +130,42 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// How many batches a source reads ahead of the run.
+const READ_AHEAD: usize = 1;
+
+/// Reads a stream ahead in a task of its own: the source reads and decodes
+/// the next batch while the run decides the one it has, so on two cores
+/// reading, deciding and writing overlap. The task ends after the stream's
+/// end or first error, or when the run drops the stream (it then finishes
+/// the batch it is reading and drops the source's stream). A task that dies
+/// without saying the stream ended (a panic) fails the read: a read cut
+/// short must never pass for a whole one.
+fn read_ahead(mut stream: BatchStream, endpoint: String) -> BatchStream {
+    use futures::StreamExt;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Option<Result<crate::source::Batch>>>(READ_AHEAD);
+    tokio::spawn(async move {
+        loop {
+            let next = stream.next().await;
+            let last = !matches!(next, Some(Ok(_)));
+            if tx.send(next).await.is_err() || last {
+                break;
+            }
+        }
+    });
+    Box::pin(futures::stream::unfold(
+        Some((rx, endpoint)),
+        |state| async move {
+            let (mut rx, endpoint) = state?;
+            match rx.recv().await {
+                Some(Some(batch)) => Some((batch, Some((rx, endpoint)))),
+                Some(None) => None,
+                None => {
+                    let e = Error::other(&endpoint, "the read stopped before its end");
+                    Some((Err(e), None))
+                }
+            }
+        },
+    ))
 }

@@ -143,21 +143,20 @@ impl<'a> SideWriter<'a> {
     }
 
     /// Hands what is queued to the target, to apply while the run goes on
-    /// reading and deciding; first waits for the batch before it, so that
+    /// reading and deciding. Journals the batch first, while the batch
+    /// before it is still applying, then waits for that one, so that
     /// batches apply in order and one at a time. Returns the keys the target
     /// assigned to created records of the batches that finished.
     pub(super) async fn flush(&mut self) -> Result<Vec<Assigned>> {
-        let assigned = self.settle().await?;
-        if self.changes.is_empty() {
-            return Ok(assigned);
+        if self.changes.is_empty() || self.dry_run {
+            self.changes.clear();
+            self.queued.clear();
+            return self.settle().await;
         }
         let changes = std::mem::take(&mut self.changes);
         let queued = std::mem::take(&mut self.queued);
-        if self.dry_run {
-            return Ok(assigned);
-        }
         let n = changes.len();
-        if self.tx.is_none() {
+        if self.tx.is_none() && self.in_flight.is_none() {
             let target = self.endpoint.target.as_ref().ok_or_else(|| {
                 Error::config(
                     format!("pair {}", self.pair.name),
@@ -170,8 +169,12 @@ impl<'a> SideWriter<'a> {
             self.tx = Some(target.begin(self.entity).await?);
         }
         self.journal(&changes, &queued).await?;
+        let assigned = self.settle().await?;
         fault::point("engine.before_apply");
-        let mut tx = self.tx.take().expect("transaction was just begun");
+        let mut tx = self
+            .tx
+            .take()
+            .expect("the transaction is back or was just begun");
         let task = tokio::spawn(async move {
             let applied = tx.apply(changes).await;
             if applied.is_ok() {

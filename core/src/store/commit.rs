@@ -41,7 +41,7 @@ impl StateStore {
             "store transaction begun"
         );
         // Dropping `txn` on an error rolls everything back.
-        apply(&txn, commit)
+        apply(&txn, commit, self.defer_links_from)
             .await
             .map_err(|e| codec::within(what.clone(), e))?;
         tracing::debug!(
@@ -55,7 +55,7 @@ impl StateStore {
 }
 
 /// Applies a commit inside `txn`.
-async fn apply(txn: &DatabaseTransaction, commit: Commit) -> Result<()> {
+async fn apply(txn: &DatabaseTransaction, commit: Commit, defer_from: usize) -> Result<()> {
     let Commit {
         run_id,
         pair,
@@ -79,6 +79,7 @@ async fn apply(txn: &DatabaseTransaction, commit: Commit) -> Result<()> {
         std::sync::Arc::new(links),
         &removed_links,
         snapshot,
+        defer_from,
     )
     .await?;
     tracing::debug!(
@@ -143,15 +144,25 @@ async fn apply(txn: &DatabaseTransaction, commit: Commit) -> Result<()> {
 /// nothing else having changed them since, stores the new link set as the
 /// pair's snapshot; a run that changed no link and finds the snapshot
 /// current leaves both as they are.
+///
+/// Such a commit that changes `defer_from` links or more, or finds the
+/// links table already behind, and carries no base record, writes the
+/// snapshot alone and leaves the table behind (see the `snapshot` module).
+/// Any other commit first brings a table that is behind up to date.
 async fn write_all_links(
     txn: &DatabaseTransaction,
     pair: &str,
     all: std::sync::Arc<Vec<LinkUpdate>>,
     removed: &[i64],
     base: Option<LinkSet>,
+    defer_from: usize,
 ) -> Result<()> {
     let links = all.as_slice();
     let keep = snapshot::supported(txn.get_database_backend());
+    let (before, behind) = match keep {
+        true => snapshot::state(txn, pair).await?,
+        false => (snapshot::generation(txn, pair).await?, false),
+    };
     if links.is_empty() && removed.is_empty() {
         match &base {
             Some(b) if keep && snapshot::chain_to(txn, pair, b.generation).await?.is_some() => {
@@ -161,6 +172,16 @@ async fn write_all_links(
             None => return Ok(()),
         }
     }
+    // Nothing else changed the links since the run loaded them: every
+    // link it updates still exists, so updates can go in bulk.
+    let current = base.as_ref().is_some_and(|b| b.generation == before);
+    let defer = keep
+        && current
+        && (behind || links.len() + removed.len() >= defer_from)
+        && links.iter().all(|u| u.base.is_none());
+    if behind && !defer {
+        super::links::catch_up(txn, pair).await?;
+    }
     let generation = snapshot::bump(txn, pair).await?;
     let (updates, inserts): (Vec<&LinkUpdate>, Vec<&LinkUpdate>) =
         links.iter().partition(|u| u.id.is_some());
@@ -168,11 +189,6 @@ async fn write_all_links(
         true => Some(snapshot::reserve_ids(txn, inserts.len()).await?),
         false => None,
     };
-    // Nothing else changed the links since the run loaded them: every
-    // link it updates still exists, so updates can go in bulk.
-    let current = base
-        .as_ref()
-        .is_some_and(|b| b.generation + 1 == generation);
     // With the links current, updates go in bulk; those whose keys stay as
     // they were leave the key indexes alone: a few thousand updates in a
     // million links then write a third of the pages.
@@ -204,21 +220,31 @@ async fn write_all_links(
         }
         _ => NewSnapshot::Forget,
     };
-    remove_links(txn, pair, removed)
-        .await
-        .ctx(|| "removing links".to_owned())?;
-    match bulk {
-        Some((same, rekeyed)) => {
-            update_links(txn, pair, &same, false).await?;
-            update_links(txn, pair, &rekeyed, true).await?;
+    if defer {
+        if !behind {
+            snapshot::set_behind(txn, pair, true).await?;
         }
-        None => {
-            for u in &updates {
-                update_link(txn, pair, u.id.expect("an update has an id"), u).await?;
+    } else {
+        remove_links(txn, pair, removed)
+            .await
+            .ctx(|| "removing links".to_owned())?;
+        match bulk {
+            Some((same, rekeyed)) => {
+                update_links(txn, pair, &same, false).await?;
+                let ids: Vec<i64> = rekeyed.iter().filter_map(|u| u.id).collect();
+                release_keys(txn, pair, &ids)
+                    .await
+                    .ctx(|| "writing links".to_owned())?;
+                update_links(txn, pair, &rekeyed, true).await?;
+            }
+            None => {
+                for u in &updates {
+                    update_link(txn, pair, u.id.expect("an update has an id"), u).await?;
+                }
             }
         }
+        insert_links(txn, pair, &inserts, first_id).await?;
     }
-    insert_links(txn, pair, &inserts, first_id).await?;
     let started = std::time::Instant::now();
     match next {
         NewSnapshot::Whole(whole) => {
@@ -235,6 +261,7 @@ async fn write_all_links(
     }
     tracing::debug!(
         pair = %pair,
+        deferred = defer,
         ms = started.elapsed().as_millis() as u64,
         "link snapshot written"
     );
@@ -253,7 +280,7 @@ enum NewSnapshot {
 }
 
 /// Removes links of `pair` by id.
-async fn remove_links(
+pub(super) async fn remove_links(
     txn: &DatabaseTransaction,
     pair: &str,
     ids: &[i64],
@@ -268,10 +295,30 @@ async fn remove_links(
     Ok(())
 }
 
+/// Clears the keys of links of `pair` by id, before they are written with
+/// new ones: a key that moves from one link to another (two links trading
+/// keys) would otherwise meet itself in the unique key indexes.
+pub(super) async fn release_keys(
+    txn: &DatabaseTransaction,
+    pair: &str,
+    ids: &[i64],
+) -> std::result::Result<(), sea_orm::DbErr> {
+    for chunk in ids.chunks(IDS_PER_QUERY) {
+        links::Entity::update_many()
+            .col_expr(links::Column::AKey, Expr::value(Option::<String>::None))
+            .col_expr(links::Column::BKey, Expr::value(Option::<String>::None))
+            .filter(links::Column::Pair.eq(pair))
+            .filter(links::Column::Id.is_in(chunk.iter().copied()))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Updates existing links by their id in batches (an upsert on the id),
 /// replacing everything but a base record the update does not carry, and
 /// the keys unless `keys` says so.
-async fn update_links(
+pub(super) async fn update_links(
     txn: &DatabaseTransaction,
     pair: &str,
     links: &[&LinkUpdate],

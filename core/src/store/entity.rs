@@ -244,6 +244,9 @@ pub mod link_generations {
         pub pair: String,
         /// Counts up with every change to the pair's links.
         pub generation: i64,
+        /// Whether the `links` table holds an older generation than the
+        /// snapshot, which is then the truth.
+        pub behind: bool,
     }
 
     /// No relations.

@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait, Select, TryGetableMany,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Select, TryGetableMany,
 };
 
 use super::codec::{self, Context, IDS_PER_QUERY};
 use super::entity::{conflicts, cursors, links};
-use super::{LinkRow, LinkSet, Side, StateStore, snapshot};
+use super::{LinkRow, LinkSet, LinkUpdate, Side, StateStore, snapshot};
 use crate::error::{Error, Result};
 use crate::record::{Cursor, Key, Record};
 
@@ -110,39 +110,29 @@ impl StateStore {
         // The generation first: a change committed after it makes the
         // links newer than the generation says, never older, and a commit
         // then sees the generation moved on and writes no snapshot.
-        let generation = snapshot::generation(&self.db, pair).await?;
+        let (generation, behind) = snapshot::state(&self.db, pair).await?;
         let rows = match snapshot::read(&self.db, pair, generation).await? {
             Some(rows) => rows,
-            None => self.load_link_table(pair).await?,
+            None if behind => return Err(snapshot::lost(pair)),
+            None => read_link_table(&self.db, pair).await?,
         };
         Ok(LinkSet { generation, rows })
     }
 
-    /// All links of a pair from the links table, read in pages by id, so no
-    /// single query holds the whole table.
-    async fn load_link_table(&self, pair: &str) -> Result<Vec<LinkRow>> {
-        let mut out = Vec::new();
-        let mut after = i64::MIN;
-        loop {
-            let select = links::Entity::find()
-                .select_only()
-                .columns(LINK_COLUMNS)
-                .filter(links::Column::Pair.eq(pair))
-                .filter(links::Column::Id.gt(after))
-                .order_by_asc(links::Column::Id)
-                .limit(LINKS_PER_PAGE);
-            let page: Vec<LinkTuple> = all_tuples(&self.db, select)
-                .await
-                .ctx(|| format!("loading links of pair {pair:?}"))?;
-            let full = page.len() as u64 == LINKS_PER_PAGE;
-            if let Some(last) = page.last() {
-                after = last.0;
-            }
-            out.extend(page.into_iter().map(link_row));
-            if !full {
-                return Ok(out);
-            }
+    /// Brings the pair's links table up to its snapshot if a run's commit
+    /// left it behind: before a lookup by key or a change by hand.
+    async fn catch_up(&self, pair: &str) -> Result<()> {
+        if !snapshot::state(&self.db, pair).await?.1 {
+            return Ok(());
         }
+        let _turn = self.write_turn().await;
+        let txn = self
+            .begin_write("bringing the links table up to date")
+            .await?;
+        catch_up(&txn, pair).await?;
+        txn.commit()
+            .await
+            .ctx(|| format!("bringing the links table of pair {pair:?} up to date"))
     }
 
     /// The base records of some links of a pair, by link id. Links without a
@@ -173,6 +163,7 @@ impl StateStore {
 
     /// The link holding `key` on `side`, if there is one.
     pub async fn link_by_key(&self, pair: &str, side: Side, key: &Key) -> Result<Option<LinkRow>> {
+        self.catch_up(pair).await?;
         find_by_key(&self.db, pair, side, key).await
     }
 
@@ -186,6 +177,7 @@ impl StateStore {
         let what = || format!("linking a key {a_key} to b key {b_key} in pair {pair:?}");
         let _turn = self.write_turn().await;
         let txn = self.begin_write("linking").await?;
+        catch_up(&txn, pair).await?;
         let by_a = find_by_key(&txn, pair, Side::A, a_key).await?;
         let by_b = find_by_key(&txn, pair, Side::B, b_key).await?;
         if let Some(other) = by_a.as_ref().and_then(|l| l.b_key.as_ref()) {
@@ -255,6 +247,7 @@ impl StateStore {
         let what = || format!("unlinking {} key {key} in pair {pair:?}", side.as_str());
         let _turn = self.write_turn().await;
         let txn = self.begin_write("unlinking").await?;
+        catch_up(&txn, pair).await?;
         let res = links::Entity::delete_many()
             .filter(links::Column::Pair.eq(pair))
             .filter(key_column(side).eq(key.as_str()))
@@ -285,6 +278,7 @@ impl StateStore {
         };
         let _turn = self.write_turn().await;
         let txn = self.begin_write("disabling").await?;
+        catch_up(&txn, pair).await?;
         match find_by_key(&txn, pair, side, key).await? {
             Some(link) if !disabled && link.key(side.other()).is_none() && is_bare(&link) => {
                 links::Entity::delete_by_id(link.id)
@@ -362,6 +356,100 @@ impl StateStore {
         snapshot::changed(&txn, pair).await?;
         txn.commit().await.ctx(what)
     }
+}
+
+/// All links of a pair from the links table, read in pages by id, so no
+/// single query holds the whole table.
+async fn read_link_table(db: &impl ConnectionTrait, pair: &str) -> Result<Vec<LinkRow>> {
+    let mut out = Vec::new();
+    let mut after = i64::MIN;
+    loop {
+        let select = links::Entity::find()
+            .select_only()
+            .columns(LINK_COLUMNS)
+            .filter(links::Column::Pair.eq(pair))
+            .filter(links::Column::Id.gt(after))
+            .order_by_asc(links::Column::Id)
+            .limit(LINKS_PER_PAGE);
+        let page: Vec<LinkTuple> = all_tuples(db, select)
+            .await
+            .ctx(|| format!("loading links of pair {pair:?}"))?;
+        let full = page.len() as u64 == LINKS_PER_PAGE;
+        if let Some(last) = page.last() {
+            after = last.0;
+        }
+        out.extend(page.into_iter().map(link_row));
+        if !full {
+            return Ok(out);
+        }
+    }
+}
+
+/// Brings the pair's links table up to its snapshot, inside `txn`, when a
+/// run's commit left it behind (see [`snapshot::set_behind`]); otherwise
+/// does nothing. Only what differs is written: links the snapshot no
+/// longer has are removed, new and changed ones written, base records kept.
+pub(super) async fn catch_up(txn: &DatabaseTransaction, pair: &str) -> Result<()> {
+    let (generation, behind) = snapshot::state(txn, pair).await?;
+    if !behind {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let Some(truth) = snapshot::read(txn, pair, generation).await? else {
+        return Err(snapshot::lost(pair));
+    };
+    let table = read_link_table(txn, pair).await?;
+    let current: HashMap<i64, &LinkRow> = table.iter().map(|r| (r.id, r)).collect();
+    let kept: std::collections::HashSet<i64> = truth.iter().map(|r| r.id).collect();
+    let removed: Vec<i64> = table
+        .iter()
+        .map(|r| r.id)
+        .filter(|id| !kept.contains(id))
+        .collect();
+    let changed: Vec<&LinkRow> = truth
+        .iter()
+        .filter(|r| current.get(&r.id).is_none_or(|&t| t != *r))
+        .collect();
+    let rekeyed: Vec<i64> = changed
+        .iter()
+        .filter(|r| {
+            current
+                .get(&r.id)
+                .is_some_and(|t| t.a_key != r.a_key || t.b_key != r.b_key)
+        })
+        .map(|r| r.id)
+        .collect();
+    let what = || format!("bringing the links table of pair {pair:?} up to date");
+    super::commit::remove_links(txn, pair, &removed)
+        .await
+        .ctx(what)?;
+    super::commit::release_keys(txn, pair, &rekeyed)
+        .await
+        .ctx(what)?;
+    let updates: Vec<LinkUpdate> = changed
+        .into_iter()
+        .map(|r| LinkUpdate {
+            id: Some(r.id),
+            a_key: r.a_key.clone(),
+            b_key: r.b_key.clone(),
+            hash_a: r.hash_a,
+            hash_b: r.hash_b,
+            base: None,
+            disabled: r.disabled,
+            day: r.day,
+        })
+        .collect();
+    let refs: Vec<&LinkUpdate> = updates.iter().collect();
+    super::commit::update_links(txn, pair, &refs, true).await?;
+    snapshot::set_behind(txn, pair, false).await?;
+    tracing::info!(
+        pair,
+        removed = removed.len(),
+        written = refs.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "links table brought up to date"
+    );
+    Ok(())
 }
 
 /// Whether a one-sided link holds nothing but its key (no hash, so no base).

@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0002LedgerJournal),
             Box::new(M0003Schedules),
             Box::new(M0004LargePairs),
+            Box::new(M0005LinkTableBehind),
         ]
     }
 }
@@ -367,6 +368,35 @@ impl MigrationTrait for M0004LargePairs {
             Index::drop()
                 .name("idx_links_pair_day")
                 .table("links")
+                .to_owned(),
+        )
+        .await
+    }
+
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+}
+
+/// Lets a run's commit record a large change to a pair's links in the
+/// snapshot alone: `link_generations.behind` says the `links` table holds
+/// an older generation, and is brought up to the snapshot before anything
+/// else reads or changes it (see `snapshot::catch_up`).
+struct M0005LinkTableBehind;
+
+impl MigrationName for M0005LinkTableBehind {
+    fn name(&self) -> &str {
+        "m0005_link_table_behind"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0005LinkTableBehind {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("link_generations")
+                .add_column(boolean("behind").default(false))
                 .to_owned(),
         )
         .await

@@ -50,6 +50,11 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// WAL mode; writers take turns).
 const SQLITE_FILE_CONNECTIONS: u32 = 4;
 
+/// A run's commit that changes at least this many links records them in the
+/// link snapshot alone and leaves the links table behind (see
+/// `snapshot`).
+const DEFER_LINK_TABLE_FROM: usize = 10_000;
+
 /// The state store. Cheap to clone: clones share the connection pool.
 ///
 /// Every method is one statement or one transaction. Writes on SQLite take
@@ -61,6 +66,8 @@ pub struct StateStore {
     db: DatabaseConnection,
     /// Serializes writes on SQLite; `None` on server databases.
     write_lock: Option<Arc<Mutex<()>>>,
+    /// How many changed links make a commit leave the links table behind.
+    defer_links_from: usize,
 }
 
 impl StateStore {
@@ -108,7 +115,20 @@ impl StateStore {
 
         let write_lock =
             (db.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(StateStore { db, write_lock })
+        Ok(StateStore {
+            db,
+            write_lock,
+            defer_links_from: DEFER_LINK_TABLE_FROM,
+        })
+    }
+
+    /// Sets how many changed links make a run's commit record them in the
+    /// pair's link snapshot alone, leaving the links table behind until a
+    /// lookup by key or a change by hand brings it up to date (10,000 by
+    /// default; 0 for every commit that can, `usize::MAX` for none).
+    pub fn defer_link_table_from(mut self, links: usize) -> Self {
+        self.defer_links_from = links;
+        self
     }
 
     /// Closes the connection pool.

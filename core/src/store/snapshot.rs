@@ -102,20 +102,55 @@ pub(crate) fn supported(backend: DbBackend) -> bool {
 
 /// The generation of a pair's links: 0 before their first change.
 pub(crate) async fn generation(db: &impl ConnectionTrait, pair: &str) -> Result<i64> {
+    Ok(state(db, pair).await?.0)
+}
+
+/// The generation of a pair's links, and whether the `links` table is
+/// behind it (the snapshot is then the truth; see [`set_behind`]).
+pub(crate) async fn state(db: &impl ConnectionTrait, pair: &str) -> Result<(i64, bool)> {
     let row = link_generations::Entity::find()
         .filter(link_generations::Column::Pair.eq(pair))
         .one(db)
         .await
         .ctx(|| format!("reading the link generation of pair {pair:?}"))?;
-    Ok(row.map_or(0, |r| r.generation))
+    Ok(row.map_or((0, false), |r| (r.generation, r.behind)))
+}
+
+/// Records whether the pair's `links` table is behind its snapshot: a
+/// commit that records a large change in the snapshot alone leaves the
+/// table as it was, and says so here; bringing the table up to the
+/// snapshot says it no longer is. The pair's generation row must exist.
+pub(crate) async fn set_behind(db: &impl ConnectionTrait, pair: &str, behind: bool) -> Result<()> {
+    link_generations::Entity::update_many()
+        .col_expr(
+            link_generations::Column::Behind,
+            sea_orm::sea_query::Expr::value(behind),
+        )
+        .filter(link_generations::Column::Pair.eq(pair))
+        .exec(db)
+        .await
+        .ctx(|| format!("marking the links table of pair {pair:?}"))?;
+    Ok(())
+}
+
+/// The error when a pair's links table is behind and its snapshot cannot be
+/// read: the links are not to be guessed from an older table.
+pub(crate) fn lost(pair: &str) -> crate::error::Error {
+    crate::error::Error::store(format!(
+        "the links of pair {pair:?} are kept in its link snapshot, which is missing or \
+         unreadable, and the links table is behind it; restore the state store from \
+         a backup"
+    ))
 }
 
 /// Counts up a pair's generation and forgets its snapshot: what every
 /// change to a pair's links other than a run's commit does, inside its
-/// transaction. Returns the new generation.
+/// transaction, once the table has caught up with the snapshot (or was
+/// cleared). Returns the new generation.
 pub(crate) async fn changed(db: &impl ConnectionTrait, pair: &str) -> Result<i64> {
     let generation = bump(db, pair).await?;
     forget(db, pair).await?;
+    set_behind(db, pair, false).await?;
     Ok(generation)
 }
 
@@ -351,8 +386,10 @@ pub(crate) async fn write_whole(
 ///
 /// SQLite: the commit holds the database's write lock, so the next id is
 /// past both the largest id and the largest ever given (`AUTOINCREMENT`
-/// never reuses one). PostgreSQL: the commit locks `links` against other
-/// writers, then moves the id sequence past the reserved block.
+/// never reuses one); the block is recorded as given at once, since a
+/// commit that leaves the table behind inserts none of its ids.
+/// PostgreSQL: the commit locks `links` against other writers, then moves
+/// the id sequence past the reserved block.
 pub(crate) async fn reserve_ids(db: &impl ConnectionTrait, n: usize) -> Result<i64> {
     let what = || "reserving link ids".to_owned();
     let backend = db.get_database_backend();
@@ -382,7 +419,28 @@ pub(crate) async fn reserve_ids(db: &impl ConnectionTrait, n: usize) -> Result<i
         .await
         .ctx(what)?
         .ok_or_else(|| crate::error::Error::store("reserving link ids: no result"))?;
-    row.try_get::<i64>("", "first").ctx(what)
+    let first = row.try_get::<i64>("", "first").ctx(what)?;
+    if backend == DbBackend::Sqlite && n > 0 {
+        let last = first + n as i64 - 1;
+        let given = db
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                "UPDATE sqlite_sequence SET seq = ? WHERE name = 'links'",
+                [last.into()],
+            ))
+            .await
+            .ctx(what)?;
+        if given.rows_affected() == 0 {
+            db.execute_raw(Statement::from_sql_and_values(
+                backend,
+                "INSERT INTO sqlite_sequence (name, seq) VALUES ('links', ?)",
+                [last.into()],
+            ))
+            .await
+            .ctx(what)?;
+        }
+    }
+    Ok(first)
 }
 
 /// The links a commit changes or adds, with their ids: the inserted ones

@@ -334,7 +334,13 @@ impl Engine {
             let (mut stream, fell_back) = self.open(pair, s_side, s_end, scope).await?;
             let snapshot = snapshot || fell_back;
             let mut cursor = None;
-            while let Some(batch) = stream.next().await {
+            let mut waited = Duration::ZERO;
+            loop {
+                let asked = Instant::now();
+                let Some(batch) = stream.next().await else {
+                    break;
+                };
+                waited += asked.elapsed();
                 let batch = batch?;
                 live.check_stop().await?;
                 reject(
@@ -360,6 +366,13 @@ impl Engine {
                 live.read(s_side, classifier.read_counts().1);
                 fault::point("engine.stream_batch");
             }
+            tracing::debug!(
+                pair = %pair.name,
+                reads_ms = waited.as_millis() as u64,
+                applies_ms = writers.iter().map(|w| w.waited.0.as_millis() as u64).sum::<u64>(),
+                journal_ms = writers.iter().map(|w| w.waited.1.as_millis() as u64).sum::<u64>(),
+                "waited while streaming"
+            );
             classifier.finish(snapshot);
             state.queue(classifier.drain_decisions(), &links, &mut writers);
             for w in &mut writers {

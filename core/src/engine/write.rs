@@ -36,6 +36,9 @@ pub(super) struct SideWriter<'a> {
     journaled: Vec<JournalEntry>,
     /// The batch being applied while the run reads and decides the next.
     in_flight: Option<InFlight>,
+    /// How long the run waited for applies and for the journal, for the
+    /// debug log.
+    pub(super) waited: (std::time::Duration, std::time::Duration),
 }
 
 /// The task applying a batch: it gives the transaction back with the outcome.
@@ -78,6 +81,7 @@ impl<'a> SideWriter<'a> {
             journal,
             journaled: Vec::new(),
             in_flight: None,
+            waited: Default::default(),
         }
     }
 
@@ -168,8 +172,12 @@ impl<'a> SideWriter<'a> {
             })?;
             self.tx = Some(target.begin(self.entity).await?);
         }
+        let started = std::time::Instant::now();
         self.journal(&changes, &queued).await?;
+        let journaled = std::time::Instant::now();
         let assigned = self.settle().await?;
+        self.waited.0 += journaled.elapsed();
+        self.waited.1 += journaled - started;
         fault::point("engine.before_apply");
         let mut tx = self
             .tx

@@ -226,6 +226,10 @@ extern "C" fn host_log(
     }
 }
 
+/// From how many changes a batch sent to apply is freed on a thread of its
+/// own.
+const DROP_APART: usize = 256;
+
 /// One open connector instance inside a plugin.
 struct Instance {
     plugin: Plugin,
@@ -238,8 +242,16 @@ struct Instance {
 
 impl Instance {
     fn call_blocking(&self, request: &Request) -> Result<Response> {
-        let bytes = encode_sized(request, &self.largest_request)
-            .map_err(|e| Error::other(&self.endpoint, e.to_string()))?;
+        let bytes = self.encode(request)?;
+        self.call_encoded(&bytes)
+    }
+
+    fn encode(&self, request: &Request) -> Result<Vec<u8>> {
+        encode_sized(request, &self.largest_request)
+            .map_err(|e| Error::other(&self.endpoint, e.to_string()))
+    }
+
+    fn call_encoded(&self, bytes: &[u8]) -> Result<Response> {
         let mut out = Buffer::empty();
         // SAFETY: `handle` came from this plugin's `open` and is closed only
         // when the instance drops; the buffers are valid for the call.
@@ -256,8 +268,18 @@ impl Instance {
 
     async fn call(self: &Arc<Self>, request: Request) -> Result<Response> {
         let me = self.clone();
-        tokio::task::spawn_blocking(move || me.call_blocking(&request))
-            .await
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let bytes = me.encode(&request)?;
+            // A batch to apply holds thousands of records that other
+            // threads allocated: freeing them is slow, and need not hold
+            // up the call.
+            if matches!(&request, Request::Apply { changes, .. } if changes.len() >= DROP_APART) {
+                runtime.spawn_blocking(move || drop(request));
+            }
+            me.call_encoded(&bytes)
+        })
+        .await
             .map_err(|e| Error::other(&self.endpoint, format!("plugin call failed: {e}")))?
     }
 

@@ -22,7 +22,7 @@ pub mod target;
 pub mod value;
 
 pub use error::{Error, RecordError, Result};
-pub use record::{Change, Cursor, EntitySchema, FieldSchema, FieldType, Key, Record};
+pub use record::{Change, Cursor, EntitySchema, FieldSchema, FieldType, Key, Name, Record};
 pub use resolve::{Conflict, Resolution, Resolver, ResolverKind};
 pub use source::{Batch, BatchStream, Capabilities, DayCount, ReadRequest, ReadScope, Source};
 pub use target::{Applied, Target, Transaction};

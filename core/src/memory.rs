@@ -169,7 +169,7 @@ fn subset(mut record: Record, fields: &Option<Vec<String>>, key_fields: &[String
     if let Some(fields) = fields {
         record
             .fields
-            .retain(|(n, _)| fields.contains(n) || key_fields.contains(n));
+            .retain(|(n, _)| fields.iter().chain(key_fields).any(|f| f == n));
     }
     record
 }
@@ -197,7 +197,7 @@ impl Source for MemoryConnector {
                     for (n, _) in &r.fields {
                         if !fields.iter().any(|f| &f.name == n) {
                             fields.push(FieldSchema {
-                                name: n.clone(),
+                                name: n.to_string(),
                                 kind: FieldType::Unknown,
                                 nullable: true,
                             });

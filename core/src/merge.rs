@@ -57,7 +57,7 @@ pub fn three_way(base: &Record, a: &Record, b: &Record) -> MergeOutcome {
             _ => va,
         };
         if !value.is_null() || a.get(name).is_some() {
-            merged.fields.push((name.to_owned(), value.clone()));
+            merged.fields.push((name.into(), value.clone()));
         }
     }
     MergeOutcome {

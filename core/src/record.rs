@@ -71,13 +71,19 @@ impl From<String> for Key {
     }
 }
 
+/// A field name. Names are short, so one is kept inline (up to 24 bytes)
+/// with no allocation of its own: a record is built, sent across the plugin
+/// boundary and decoded again millions of times in a large run, each time
+/// with all its names.
+pub type Name = compact_str::CompactString;
+
 /// One record: a key and its fields, in the order the endpoint gives them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     /// The record's identity in its endpoint.
     pub key: Key,
     /// Field names and values, in the endpoint's order.
-    pub fields: Vec<(String, Value)>,
+    pub fields: Vec<(Name, Value)>,
     /// An opaque version (eTag, row version) when the endpoint has one.
     pub version: Option<String>,
     /// When the endpoint last changed the record, when it knows.
@@ -96,7 +102,7 @@ impl Record {
     }
 
     /// Adds or replaces a field, builder style.
-    pub fn with(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+    pub fn with(mut self, name: impl Into<Name>, value: impl Into<Value>) -> Self {
         self.set(name, value);
         self
     }
@@ -113,7 +119,7 @@ impl Record {
     }
 
     /// Adds a field, or replaces its value in place.
-    pub fn set(&mut self, name: impl Into<String>, value: impl Into<Value>) {
+    pub fn set(&mut self, name: impl Into<Name>, value: impl Into<Value>) {
         let name = name.into();
         let value = value.into();
         match self.fields.iter_mut().find(|(n, _)| *n == name) {

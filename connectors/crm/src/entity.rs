@@ -118,14 +118,14 @@ impl Entity {
         record.version = version;
         for (name, value) in row {
             if self.is_field(&name, wanted) {
-                record.fields.push((name, Value::from_json(value)));
+                record.fields.push((name.into(), Value::from_json(value)));
             }
         }
         if let Some(w) = wanted {
             // A field the CRM left out of its answer is null.
             for f in w {
                 if record.get(f).is_none() {
-                    record.fields.push((f.clone(), Value::Null));
+                    record.fields.push((f.as_str().into(), Value::Null));
                 }
             }
         }
@@ -143,12 +143,15 @@ impl Entity {
             }
         }
         for (name, value) in &record.fields {
-            let keyed = self.key.contains(name);
-            let allowed = self.fields.as_ref().is_none_or(|f| f.contains(name));
+            let keyed = self.key.iter().any(|k| k == name);
+            let allowed = self
+                .fields
+                .as_ref()
+                .is_none_or(|f| f.iter().any(|k| k == name));
             if keyed || !allowed || !self.is_field(name, None) {
                 continue;
             }
-            body.insert(name.clone(), value.to_json());
+            body.insert(name.to_string(), value.to_json());
         }
         body
     }

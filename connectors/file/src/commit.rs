@@ -289,8 +289,8 @@ fn new_columns(staged: &Staged, columns: &[String]) -> Vec<String> {
     let mut added: Vec<String> = Vec::new();
     for (_, record) in &staged.changes {
         for (name, _) in record.iter().flat_map(|r| &r.fields) {
-            if !columns.contains(name) && !added.contains(name) {
-                added.push(name.clone());
+            if !columns.iter().chain(&added).any(|c| c == name) {
+                added.push(name.to_string());
             }
         }
     }

@@ -4,7 +4,7 @@ use std::collections::hash_map::Entry;
 use std::fs::File;
 use std::io::ErrorKind;
 
-use tandem_core::{Error, Key, Record, Value};
+use tandem_core::{Error, Key, Name, Record, Value};
 
 use crate::CONNECTOR;
 use crate::config::Settings;
@@ -185,7 +185,7 @@ pub(crate) enum Next {
 
 /// The key made of the key columns' canonical text, or the first key
 /// column that is missing, null or empty.
-pub(crate) fn key_of(key_columns: &[String], fields: &[(String, Value)]) -> Result<Key, String> {
+pub(crate) fn key_of(key_columns: &[String], fields: &[(Name, Value)]) -> Result<Key, String> {
     let mut parts = Vec::with_capacity(key_columns.len());
     for column in key_columns {
         match fields.iter().find(|(n, _)| n == column) {

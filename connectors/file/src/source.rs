@@ -275,7 +275,7 @@ fn discover(settings: &Settings) -> Result<Vec<FieldSchema>> {
                     }
                     None => fields.push((
                         FieldSchema {
-                            name: name.clone(),
+                            name: name.to_string(),
                             kind: FieldType::Unknown,
                             // A field first seen after the first row was
                             // absent before it.

@@ -172,7 +172,7 @@ fn keyed(settings: &Settings, mut record: Record) -> Result<Record> {
                     None => {
                         record
                             .fields
-                            .insert(front, (column.clone(), Value::Text(part)));
+                            .insert(front, (column.as_str().into(), Value::Text(part)));
                         front += 1;
                     }
                 }
@@ -181,7 +181,11 @@ fn keyed(settings: &Settings, mut record: Record) -> Result<Record> {
     }
     if settings.format == Format::Csv && !settings.header {
         let columns = settings.columns.as_deref().unwrap_or_default();
-        if let Some((name, _)) = record.fields.iter().find(|(n, _)| !columns.contains(n)) {
+        if let Some((name, _)) = record
+            .fields
+            .iter()
+            .find(|(n, _)| !columns.iter().any(|c| c == n))
+        {
             return Err(bad_change(
                 settings,
                 &record.key,

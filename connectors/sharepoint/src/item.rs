@@ -127,7 +127,7 @@ impl Settings {
         };
         for (name, value) in &record.fields {
             if writable(name) && (with_nulls || !value.is_null()) {
-                out.insert(name.clone(), value.to_json());
+                out.insert(name.to_string(), value.to_json());
             }
         }
         if !self.key_is_id() && !out.contains_key(&self.key) {

@@ -177,7 +177,7 @@ impl<'a> SheetWrite<'a> {
         for (_, record) in &self.staged.changes {
             for (name, _) in record.iter().flat_map(|r| &r.fields) {
                 if !columns.iter().any(|(n, _)| n == name) {
-                    columns.push((name.clone(), next_col));
+                    columns.push((name.to_string(), next_col));
                     next_col += 1;
                     changed = true;
                 }

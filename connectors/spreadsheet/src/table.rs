@@ -314,7 +314,7 @@ impl Table {
                     errors.push((i, format!("column {:?}: {message}", column.name)));
                     Value::Null
                 });
-            fields.push((column.name.clone(), value));
+            fields.push((column.name.as_str().into(), value));
         }
         // One key column (the usual case) makes the key without a list.
         let mut single = None;

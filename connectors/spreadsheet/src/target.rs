@@ -221,7 +221,7 @@ fn keyed(sheet: &SheetSettings, mut record: Record) -> Result<Record> {
                 match record.fields.iter_mut().find(|(n, _)| n == column) {
                     Some(slot) => slot.1 = Value::Text(part),
                     None => {
-                        let field = (column.clone(), Value::Text(part));
+                        let field = (column.as_str().into(), Value::Text(part));
                         record.fields.insert(front, field);
                         front += 1;
                     }

@@ -26,7 +26,7 @@ pub(crate) async fn create(db: &Db, table: &Table, changes: &[Change]) -> Result
             match columns.iter_mut().find(|(n, _)| n == name) {
                 Some((_, kind @ None)) => *kind = kind_of_value(value),
                 Some(_) => {}
-                None => columns.push((name.clone(), kind_of_value(value))),
+                None => columns.push((name.to_string(), kind_of_value(value))),
             }
         }
     }

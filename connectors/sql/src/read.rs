@@ -332,7 +332,7 @@ pub(crate) fn change(
         } else if Some(i) == table.soft_delete {
             deleted = !matches!(value, Value::Null | Value::Bool(false));
         } else {
-            record.fields.push((c.name.clone(), value));
+            record.fields.push((c.name.as_str().into(), value));
         }
     }
     record.key = Key::composite(&key_parts);

@@ -308,7 +308,7 @@ impl PairConfig {
             let fields = std::mem::take(&mut record.fields);
             for m in &self.mapping {
                 if let Some((_, v)) = fields.iter().find(|(n, _)| *n == m.b) {
-                    record.fields.push((m.a.clone(), v.clone()));
+                    record.fields.push((m.a.as_str().into(), v.clone()));
                 }
             }
         }
@@ -321,7 +321,7 @@ impl PairConfig {
         if !self.mapping.is_empty() {
             for (n, _) in &mut record.fields {
                 if let Some(m) = self.mapping.iter().find(|m| m.a == *n) {
-                    *n = m.b.clone();
+                    *n = m.b.as_str().into();
                 }
             }
         }

@@ -70,7 +70,7 @@ impl TemplateConnector {
         let mut r = Record::new(key);
         for (name, value) in fields {
             r.fields
-                .push((name.clone(), Value::from_json(value.clone())));
+                .push((name.into(), Value::from_json(value.clone())));
         }
         r
     }
@@ -146,7 +146,7 @@ impl Source for TemplateConnector {
             if let Some(keep) = &request.fields {
                 record
                     .fields
-                    .retain(|(n, _)| keep.contains(n) || *n == self.config.key);
+                    .retain(|(n, _)| keep.iter().any(|k| k == n) || *n == self.config.key);
             }
             batch.changes.push(Change::Upsert(record));
             if batch.changes.len() >= request.batch_size {
@@ -212,7 +212,7 @@ impl Transaction for TemplateTransaction {
                     let fields = r
                         .fields
                         .iter()
-                        .map(|(n, v)| (n.clone(), v.to_json()))
+                        .map(|(n, v)| (n.to_string(), v.to_json()))
                         .collect();
                     doc.insert(r.key.0, fields);
                 }

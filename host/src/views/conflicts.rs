@@ -51,7 +51,7 @@ pub struct CategoryOut {
 /// The fields whose values differ between the two versions.
 pub fn differences(row: &ConflictRow) -> Vec<FieldDiff> {
     let (a, b) = (row.conflict.a.as_ref(), row.conflict.b.as_ref());
-    let mut names: Vec<&String> = a
+    let mut names: Vec<&tandem_core::Name> = a
         .iter()
         .chain(b.iter())
         .flat_map(|r| r.fields.iter().map(|(n, _)| n))
@@ -68,7 +68,7 @@ pub fn differences(row: &ConflictRow) -> Vec<FieldDiff> {
                 _ => false,
             };
             (!same).then(|| FieldDiff {
-                field: n.clone(),
+                field: n.to_string(),
                 a: va.map(Value::to_json),
                 b: vb.map(Value::to_json),
             })
@@ -81,7 +81,7 @@ pub fn record_json(record: &tandem_core::Record) -> serde_json::Value {
     let fields = record
         .fields
         .iter()
-        .map(|(n, v)| (n.clone(), v.to_json()))
+        .map(|(n, v)| (n.to_string(), v.to_json()))
         .collect();
     serde_json::Value::Object(fields)
 }
@@ -309,7 +309,7 @@ pub fn merged_record(
     let mut record = tandem_core::Record::new(key);
     record.fields = fields
         .into_iter()
-        .map(|(k, v)| (k, Value::from_json(v)))
+        .map(|(k, v)| (k.into(), Value::from_json(v)))
         .collect();
     Ok(record)
 }

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 
 use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
-use tandem_core::{Error, Key, Result, Value};
+use tandem_core::{Error, Key, Name, Result, Value};
 
 use super::{Fault, Scanner};
 use crate::CONNECTOR;
@@ -225,7 +225,7 @@ impl CsvScanner {
     }
 
     /// Converts the fields of the record just read.
-    fn convert(&self) -> std::result::Result<Vec<(String, Value)>, Fault> {
+    fn convert(&self) -> std::result::Result<Vec<(Name, Value)>, Fault> {
         let found = self.fields.len;
         let expected = self.columns.len();
         if found != expected {
@@ -248,7 +248,7 @@ impl CsvScanner {
             } else {
                 Value::Text(text.to_owned())
             };
-            out.push((name.clone(), value));
+            out.push((Name::from(name.as_str()), value));
         }
         Ok(out)
     }
@@ -271,7 +271,7 @@ impl Scanner for CsvScanner {
         self.read_record()
     }
 
-    fn fields(&self) -> std::result::Result<Vec<(String, Value)>, Fault> {
+    fn fields(&self) -> std::result::Result<Vec<(Name, Value)>, Fault> {
         self.convert()
     }
 
@@ -354,7 +354,7 @@ impl CsvEncoder {
 
     /// One row following `columns`: a field's canonical text, empty for
     /// null or absent.
-    pub fn row(&self, columns: &[String], fields: &[(String, Value)]) -> Vec<u8> {
+    pub fn row(&self, columns: &[String], fields: &[(Name, Value)]) -> Vec<u8> {
         let cells: Vec<String> = columns
             .iter()
             .map(|c| match fields.iter().find(|(n, _)| n == c) {

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 
 use serde::Deserialize;
 use serde::de::{MapAccess, Visitor};
-use tandem_core::{Result, Value};
+use tandem_core::{Name, Result, Value};
 
 use super::{Fault, Scanner};
 use crate::config::Settings;
@@ -77,13 +77,13 @@ impl Scanner for JsonlScanner {
         }
     }
 
-    fn fields(&self) -> std::result::Result<Vec<(String, Value)>, Fault> {
+    fn fields(&self) -> std::result::Result<Vec<(Name, Value)>, Fault> {
         parse(&self.buf)
     }
 }
 
 /// Parses one line as a JSON object, keeping its fields' order.
-pub(crate) fn parse(line: &[u8]) -> std::result::Result<Vec<(String, Value)>, Fault> {
+pub(crate) fn parse(line: &[u8]) -> std::result::Result<Vec<(Name, Value)>, Fault> {
     match serde_json::from_slice::<Object>(line) {
         Ok(Object(fields)) => Ok(fields),
         Err(e) => {
@@ -101,7 +101,7 @@ pub(crate) fn parse(line: &[u8]) -> std::result::Result<Vec<(String, Value)>, Fa
 
 /// The top-level object of a line, in file order (serde_json's own map is
 /// sorted unless a workspace-wide feature is on).
-struct Object(Vec<(String, Value)>);
+struct Object(Vec<(Name, Value)>);
 
 impl<'de> Deserialize<'de> for Object {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
@@ -119,12 +119,12 @@ impl<'de> Visitor<'de> for ObjectVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Object, A::Error> {
-        let mut fields: Vec<(String, Value)> = Vec::new();
+        let mut fields: Vec<(Name, Value)> = Vec::new();
         while let Some((name, value)) = map.next_entry::<String, serde_json::Value>()? {
             let value = Value::from_json(value);
             match fields.iter_mut().find(|(n, _)| *n == name) {
                 Some(slot) => slot.1 = value,
-                None => fields.push((name, value)),
+                None => fields.push((name.into(), value)),
             }
         }
         Ok(Object(fields))
@@ -132,7 +132,7 @@ impl<'de> Visitor<'de> for ObjectVisitor {
 }
 
 /// One line: the fields in record order, each as JSON.
-pub(crate) fn encode(fields: &[(String, Value)]) -> Vec<u8> {
+pub(crate) fn encode(fields: &[(Name, Value)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
     out.push(b'{');
     for (i, (name, value)) in fields.iter().enumerate() {

@@ -10,7 +10,7 @@ pub(crate) mod jsonl;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 
-use tandem_core::{Key, Result, Value};
+use tandem_core::{Key, Name, Result, Value};
 
 use crate::config::{Format, Settings};
 use crate::error::io_error;
@@ -54,7 +54,7 @@ pub(crate) trait Scanner: Send {
 
     /// The fields of the row [`Scanner::advance`] read, or what is wrong
     /// with it.
-    fn fields(&self) -> std::result::Result<Vec<(String, Value)>, Fault>;
+    fn fields(&self) -> std::result::Result<Vec<(Name, Value)>, Fault>;
 
     /// The key of the row [`Scanner::advance`] read and a hash of its
     /// bytes, found without converting the row; `None` when the format
@@ -107,7 +107,7 @@ impl Encoder {
     }
 
     /// The bytes of one row, without a line end. CSV rows follow `columns`.
-    pub fn row(&self, columns: &[String], fields: &[(String, Value)]) -> Vec<u8> {
+    pub fn row(&self, columns: &[String], fields: &[(Name, Value)]) -> Vec<u8> {
         match self {
             Encoder::Csv(e) => e.row(columns, fields),
             Encoder::Jsonl => jsonl::encode(fields),

@@ -21,9 +21,9 @@ pub enum Value {
     /// A 64-bit float.
     Float(f64),
     /// An exact decimal, kept as its canonical text (`"12.50"`).
-    Decimal(String),
+    Decimal(crate::record::Name),
     /// UTF-8 text.
-    Text(String),
+    Text(crate::record::Name),
     /// Raw bytes.
     Bytes(Vec<u8>),
     /// A calendar date without a time zone.
@@ -130,7 +130,7 @@ impl Value {
                 Some(i) => Value::Int(i),
                 None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
             },
-            serde_json::Value::String(s) => Value::Text(s),
+            serde_json::Value::String(s) => Value::Text(s.into()),
             serde_json::Value::Array(a) => {
                 Value::List(a.into_iter().map(Value::from_json).collect())
             }
@@ -160,7 +160,7 @@ impl Value {
                     .map(|(k, v)| (k.clone(), v.to_json()))
                     .collect(),
             ),
-            Value::Text(s) | Value::Decimal(s) => J::String(s.clone()),
+            Value::Text(s) | Value::Decimal(s) => J::String(s.to_string()),
             other => J::String(other.canonical()),
         }
     }
@@ -187,13 +187,13 @@ impl fmt::Display for Value {
 
 impl From<&str> for Value {
     fn from(s: &str) -> Self {
-        Value::Text(s.to_owned())
+        Value::Text(s.into())
     }
 }
 
 impl From<String> for Value {
     fn from(s: String) -> Self {
-        Value::Text(s)
+        Value::Text(s.into())
     }
 }
 

@@ -117,7 +117,7 @@ mod flawed {
                 (Flaw::Trims, Change::Upsert(mut r)) => {
                     for (_, v) in &mut r.fields {
                         if let Value::Text(t) = v {
-                            *t = t.trim().to_owned();
+                            *t = t.trim().into();
                         }
                     }
                     Change::Upsert(r)

@@ -38,8 +38,8 @@ fn scalar() -> impl Strategy<Value = Value> {
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::Int),
         float().prop_map(Value::Float),
-        decimal().prop_map(Value::Decimal),
-        any::<String>().prop_map(Value::Text),
+        decimal().prop_map(|d| Value::Decimal(d.into())),
+        any::<String>().prop_map(|s| Value::Text(s.into())),
         vec(any::<u8>(), 0..16).prop_map(Value::Bytes),
         date().prop_map(Value::Date),
         timestamp().prop_map(Value::DateTime),
@@ -192,7 +192,7 @@ proptest! {
                 .fields
                 .iter()
                 .map(|(n, v)| {
-                    let v = if v.is_null() { Value::Null } else { Value::Text(v.canonical()) };
+                    let v = if v.is_null() { Value::Null } else { Value::Text(v.canonical().into()) };
                     (n.clone(), v)
                 })
                 .collect(),
@@ -209,7 +209,7 @@ proptest! {
             r.set("n", v);
             r
         };
-        let (int, text) = (with(Value::Int(n)), with(Value::Text(n.to_string())));
+        let (int, text) = (with(Value::Int(n)), with(Value::Text(n.to_string().into())));
         prop_assert_eq!(int.content_hash(), text.content_hash());
         prop_assert!(int.same_content(&text));
     }

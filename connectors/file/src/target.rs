@@ -168,11 +168,11 @@ fn keyed(settings: &Settings, mut record: Record) -> Result<Record> {
             let mut front = 0;
             for (column, part) in settings.key.iter().zip(parts) {
                 match record.fields.iter_mut().find(|(n, _)| n == column) {
-                    Some(slot) => slot.1 = Value::Text(part),
+                    Some(slot) => slot.1 = Value::Text(part.into()),
                     None => {
                         record
                             .fields
-                            .insert(front, (column.as_str().into(), Value::Text(part)));
+                            .insert(front, (column.as_str().into(), Value::Text(part.into())));
                         front += 1;
                     }
                 }

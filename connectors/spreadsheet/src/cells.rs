@@ -21,7 +21,7 @@ pub(crate) const EXACT_INT: i64 = 1 << 53;
 ///   text such as `PT36H30M0S`.
 pub(crate) fn value(cell: &Data) -> Result<Value, String> {
     match cell {
-        Data::String(s) if !s.is_empty() => Ok(Value::Text(s.clone())),
+        Data::String(s) if !s.is_empty() => Ok(Value::Text(s.as_str().into())),
         other => take_value(other.clone()),
     }
 }
@@ -31,13 +31,13 @@ pub(crate) fn take_value(cell: Data) -> Result<Value, String> {
     Ok(match cell {
         Data::Empty => Value::Null,
         Data::String(s) if s.is_empty() => Value::Null,
-        Data::String(s) => Value::Text(s),
+        Data::String(s) => Value::Text(s.into()),
         Data::Int(i) => Value::Int(i),
         Data::Float(f) => number(f),
         Data::Bool(b) => Value::Bool(b),
         Data::DateTime(dt) => excel_datetime(&dt),
         Data::DateTimeIso(s) => iso_datetime(&s),
-        Data::DurationIso(s) => Value::Text(s),
+        Data::DurationIso(s) => Value::Text(s.into()),
         Data::Error(e) => return Err(format!("the cell holds the error {e}")),
     })
 }
@@ -64,7 +64,7 @@ pub(crate) fn number(f: f64) -> Value {
 fn excel_datetime(dt: &ExcelDateTime) -> Value {
     let serial = dt.as_f64();
     if dt.is_duration() {
-        return Value::Text(iso_duration(serial));
+        return Value::Text(iso_duration(serial).into());
     }
     let (y, mo, d, h, mi, s, ms) = dt.to_ymd_hms_milli();
     if serial.abs() < 1.0 {
@@ -73,7 +73,7 @@ fn excel_datetime(dt: &ExcelDateTime) -> Value {
         } else {
             format!("{h:02}:{mi:02}:{s:02}.{ms:03}")
         };
-        return Value::Text(time);
+        return Value::Text(time.into());
     }
     let Ok(date) = civil::Date::new(y as i16, mo as i8, d as i8) else {
         // Excel's phantom 1900-02-29 and serials out of range.
@@ -130,9 +130,9 @@ fn iso_datetime(s: &str) -> Value {
     match s.parse::<civil::DateTime>() {
         Ok(dt) => match dt.to_zoned(jiff::tz::TimeZone::UTC) {
             Ok(z) => Value::DateTime(z.timestamp()),
-            Err(_) => Value::Text(s.to_owned()),
+            Err(_) => Value::Text(s.into()),
         },
-        Err(_) => Value::Text(s.to_owned()),
+        Err(_) => Value::Text(s.into()),
     }
 }
 

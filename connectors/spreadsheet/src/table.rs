@@ -337,7 +337,7 @@ impl Table {
                 return Err(bad(Some(column.col), None, message));
             }
             let text = match value {
-                Value::Text(s) => s.clone(),
+                Value::Text(s) => s.to_string(),
                 v => v.canonical(),
             };
             match self.key.len() {

@@ -219,9 +219,9 @@ fn keyed(sheet: &SheetSettings, mut record: Record) -> Result<Record> {
             let mut front = 0;
             for (column, part) in sheet.key.iter().zip(parts) {
                 match record.fields.iter_mut().find(|(n, _)| n == column) {
-                    Some(slot) => slot.1 = Value::Text(part),
+                    Some(slot) => slot.1 = Value::Text(part.into()),
                     None => {
-                        let field = (column.as_str().into(), Value::Text(part));
+                        let field = (column.as_str().into(), Value::Text(part.into()));
                         record.fields.insert(front, field);
                         front += 1;
                     }

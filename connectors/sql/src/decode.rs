@@ -38,7 +38,7 @@ fn sqlite(row: &sqlx::sqlite::SqliteRow, i: usize) -> Decoded {
         "INTEGER" => Value::Int(<i64 as Decode<D>>::decode(v)?),
         "REAL" => Value::Float(<f64 as Decode<D>>::decode(v)?),
         "BLOB" => Value::Bytes(<Vec<u8> as Decode<D>>::decode(v)?),
-        _ => Value::Text(<String as Decode<D>>::decode(v)?),
+        _ => Value::Text(<String as Decode<D>>::decode(v)?.into()),
     })
 }
 
@@ -60,7 +60,7 @@ fn postgres(row: &sqlx::postgres::PgRow, i: usize) -> Decoded {
         "TIMESTAMPTZ" => instant(<DateTime<Utc> as Decode<D>>::decode(v)?),
         "TIMESTAMP" => instant(<NaiveDateTime as Decode<D>>::decode(v)?.and_utc()),
         "DATE" => date(<NaiveDate as Decode<D>>::decode(v)?),
-        _ => Value::Text(<String as Decode<D>>::decode(v)?),
+        _ => Value::Text(<String as Decode<D>>::decode(v)?.into()),
     })
 }
 
@@ -87,7 +87,7 @@ fn mysql(row: &sqlx::mysql::MySqlRow, i: usize) -> Decoded {
             Value::Bytes(<Vec<u8> as Decode<D>>::decode(v)?)
         }
         _ => match <String as Decode<D>>::decode(v.clone()) {
-            Ok(s) => Value::Text(s),
+            Ok(s) => Value::Text(s.into()),
             Err(_) => Value::Bytes(<Vec<u8> as Decode<D>>::decode(v)?),
         },
     })
@@ -96,7 +96,7 @@ fn mysql(row: &sqlx::mysql::MySqlRow, i: usize) -> Decoded {
 fn instant(t: DateTime<Utc>) -> Value {
     match jiff::Timestamp::new(t.timestamp(), t.timestamp_subsec_nanos() as i32) {
         Ok(t) => Value::DateTime(t),
-        Err(_) => Value::Text(t.to_rfc3339()),
+        Err(_) => Value::Text(t.to_rfc3339().into()),
     }
 }
 
@@ -104,7 +104,7 @@ fn date(d: NaiveDate) -> Value {
     use chrono::Datelike;
     match jiff::civil::Date::new(d.year() as i16, d.month() as i8, d.day() as i8) {
         Ok(d) => Value::Date(d),
-        Err(_) => Value::Text(d.to_string()),
+        Err(_) => Value::Text(d.to_string().into()),
     }
 }
 
@@ -114,8 +114,8 @@ fn date(d: NaiveDate) -> Value {
 pub(crate) fn typed(column: &Column, raw: Value) -> Value {
     match (column.kind, raw) {
         (FieldType::Decimal, Value::Text(s)) => Value::Decimal(s),
-        (FieldType::Decimal, Value::Int(i)) => Value::Decimal(i.to_string()),
-        (FieldType::Decimal, Value::Float(f)) => Value::Decimal(format!("{f}")),
+        (FieldType::Decimal, Value::Int(i)) => Value::Decimal(i.to_string().into()),
+        (FieldType::Decimal, Value::Float(f)) => Value::Decimal(format!("{f}").into()),
         (FieldType::Json, Value::Text(s)) => match serde_json::from_str(&s) {
             Ok(j) => Value::from_json(j),
             Err(_) => Value::Text(s),

@@ -27,9 +27,9 @@ pub(crate) fn coerce(value: Value, kind: FieldType) -> Result<Value, String> {
             _ => return fail(&Value::Text(s)),
         },
         (K::Decimal, Value::Decimal(s)) => Value::Decimal(s),
-        (K::Decimal, Value::Int(i)) => Value::Decimal(i.to_string()),
-        (K::Decimal, Value::Float(f)) if f.is_finite() => Value::Decimal(format!("{f}")),
-        (K::Decimal, Value::Text(s)) if is_decimal(s.trim()) => Value::Decimal(s.trim().to_owned()),
+        (K::Decimal, Value::Int(i)) => Value::Decimal(i.to_string().into()),
+        (K::Decimal, Value::Float(f)) if f.is_finite() => Value::Decimal(format!("{f}").into()),
+        (K::Decimal, Value::Text(s)) if is_decimal(s.trim()) => Value::Decimal(s.trim().into()),
         (K::Bool, v @ Value::Bool(_)) => v,
         (K::Bool, Value::Int(i @ (0 | 1))) => Value::Bool(i == 1),
         (K::Bool, Value::Text(s)) => match s.trim().to_ascii_lowercase().as_str() {
@@ -38,7 +38,7 @@ pub(crate) fn coerce(value: Value, kind: FieldType) -> Result<Value, String> {
             _ => return fail(&Value::Text(s)),
         },
         (K::Bytes, v @ Value::Bytes(_)) => v,
-        (K::Bytes, Value::Text(s)) => Value::Bytes(s.into_bytes()),
+        (K::Bytes, Value::Text(s)) => Value::Bytes(s.into_string().into_bytes()),
         (K::Date, v @ Value::Date(_)) => v,
         (K::Date, Value::Text(s)) => match s.trim().parse::<jiff::civil::Date>() {
             Ok(d) => Value::Date(d),
@@ -61,9 +61,9 @@ pub(crate) fn coerce(value: Value, kind: FieldType) -> Result<Value, String> {
         (K::Json, v @ (Value::Int(_) | Value::Float(_) | Value::Bool(_) | Value::Decimal(_))) => v,
         (K::Text | K::Unknown, v @ Value::Text(_)) => v,
         (K::Text | K::Unknown, v @ (Value::List(_) | Value::Map(_))) => {
-            Value::Text(v.to_json().to_string())
+            Value::Text(v.to_json().to_string().into())
         }
-        (K::Text | K::Unknown, v) => Value::Text(v.canonical()),
+        (K::Text | K::Unknown, v) => Value::Text(v.canonical().into()),
         (_, v) => return fail(&v),
     })
 }
@@ -93,7 +93,7 @@ pub(crate) fn to_sea(value: Value, kind: FieldType, backend: Backend) -> sea_que
         (FieldType::Json, Value::Null) => S::String(None),
         (FieldType::Json, v) => S::String(Some(v.to_json().to_string())),
         (_, Value::Null) => S::String(None),
-        (_, Value::Text(s) | Value::Decimal(s)) => S::String(Some(s)),
+        (_, Value::Text(s) | Value::Decimal(s)) => S::String(Some(s.into_string())),
         (_, v) => S::String(Some(v.canonical())),
     }
 }
@@ -129,7 +129,7 @@ pub(crate) fn bind_raw(column: &Column, raw: &Value, backend: Backend) -> Result
         Value::Bytes(b) => S::Bytes(Some(b.clone())),
         Value::Bool(b) => S::Bool(Some(*b)),
         Value::Null => S::String(None),
-        Value::Text(s) => S::String(Some(s.clone())),
+        Value::Text(s) => S::String(Some(s.to_string())),
         other => return bind(column, other.clone(), backend),
     }))
 }

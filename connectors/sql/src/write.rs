@@ -91,7 +91,7 @@ fn key_values(table: &Table, key: &Key, backend: crate::config::Backend) -> Resu
         .zip(parts)
         .map(|(&i, part)| {
             let c = &table.columns[i];
-            encode::bind_value(c, Value::Text(part.to_owned()), backend)
+            encode::bind_value(c, Value::Text(part.into()), backend)
                 .map_err(|m| bad(table, key, Some(i), m))
         })
         .collect()

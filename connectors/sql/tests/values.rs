@@ -380,7 +380,7 @@ async fn new_and_existing_rows_in_one_transaction() {
         assert_eq!(get("a08").get("n"), Some(&Value::Int(8)), "{kind:?}");
         assert_eq!(
             get("a08").get("body"),
-            Some(&Value::Text(format!("{odd} a08"))),
+            Some(&Value::Text(format!("{odd} a08").into())),
             "{kind:?}: text comes back byte for byte"
         );
         assert!(

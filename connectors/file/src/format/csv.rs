@@ -246,7 +246,7 @@ impl CsvScanner {
             let value = if text.is_empty() {
                 Value::Null
             } else {
-                Value::Text(text.to_owned())
+                Value::Text(text.into())
             };
             out.push((Name::from(name.as_str()), value));
         }

@@ -12,21 +12,21 @@ const KEY_SEPARATOR: char = '\u{1f}';
 
 /// The identity of a record within one entity of one endpoint.
 ///
-/// A key is text. A composite key (several key columns) is encoded
+/// A key is text, kept inline up to 24 bytes like a [`Name`]. A composite key (several key columns) is encoded
 /// canonically by [`Key::composite`], so the same parts always give the same
 /// key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Key(pub String);
+pub struct Key(pub Name);
 
 impl Key {
     /// A key of one part.
-    pub fn new(s: impl Into<String>) -> Self {
+    pub fn new(s: impl Into<Name>) -> Self {
         Key(s.into())
     }
 
     /// A key of several parts, in the order the key columns are configured.
     pub fn composite<S: AsRef<str>>(parts: &[S]) -> Self {
-        let mut out = String::new();
+        let mut out = Name::default();
         for (i, p) in parts.iter().enumerate() {
             if i > 0 {
                 out.push(KEY_SEPARATOR);
@@ -61,13 +61,13 @@ impl fmt::Display for Key {
 
 impl From<&str> for Key {
     fn from(s: &str) -> Self {
-        Key(s.to_owned())
+        Key(s.into())
     }
 }
 
 impl From<String> for Key {
     fn from(s: String) -> Self {
-        Key(s)
+        Key(s.into())
     }
 }
 

@@ -18,7 +18,7 @@ store_tests!(
 const PAIR: &str = "big";
 
 /// Keys to their hashes, as a pair's links should be.
-type Model = BTreeMap<String, u64>;
+type Model = BTreeMap<tandem_core::Name, u64>;
 
 /// The pair's links as keys and hashes, and their ids.
 async fn loaded(store: &StateStore) -> (Model, Vec<i64>) {
@@ -86,7 +86,7 @@ async fn deltas_load_as_the_table_does(url: &str, store: StateStore) {
     let mut model = Model::new();
     let first: Vec<LinkUpdate> = (0..400)
         .map(|i| {
-            model.insert(format!("k{i:04}"), i);
+            model.insert(format!("k{i:04}").into(), i);
             link(&format!("k{i:04}"), i)
         })
         .collect();
@@ -113,7 +113,7 @@ async fn deltas_load_as_the_table_does(url: &str, store: StateStore) {
             if n == 0 {
                 // One link a run moves to another key.
                 model.remove(&key);
-                key = format!("{key}-moved");
+                key = format!("{key}-moved").into();
             }
             model.insert(key.clone(), hash);
             links.push(LinkUpdate {
@@ -123,7 +123,7 @@ async fn deltas_load_as_the_table_does(url: &str, store: StateStore) {
         }
         for j in 0..4 {
             let key = format!("new{round}-{j}");
-            model.insert(key.clone(), j);
+            model.insert(key.as_str().into(), j);
             links.push(link(&key, j));
         }
         let mut removed = Vec::new();
@@ -185,7 +185,7 @@ async fn table(url: &str) -> (Model, Vec<i64>) {
         .map(|r| {
             let key: String = r.try_get("", "a_key").unwrap();
             let hash: i64 = r.try_get("", "hash_a").unwrap();
-            (key, hash as u64)
+            (key.into(), hash as u64)
         })
         .collect();
     (links, ids)
@@ -219,7 +219,7 @@ async fn churn(store: &StateStore, model: &mut Model, round: u64, changed: usize
     }
     for j in 0..added as u64 {
         let key = format!("add{round}-{j}");
-        model.insert(key.clone(), j);
+        model.insert(key.as_str().into(), j);
         links.push(link(&key, j));
     }
     let last = set.rows.last().unwrap();
@@ -232,7 +232,7 @@ async fn a_large_commit_leaves_the_table_behind_until_it_is_needed(url: &str, st
     let mut model = Model::new();
     let first: Vec<LinkUpdate> = (0..400)
         .map(|i| {
-            model.insert(format!("k{i:04}"), i);
+            model.insert(format!("k{i:04}").into(), i);
             link(&format!("k{i:04}"), i)
         })
         .collect();

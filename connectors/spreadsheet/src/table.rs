@@ -346,7 +346,7 @@ impl Table {
             }
         }
         let key = match single {
-            Some(text) => Key(text),
+            Some(text) => Key::from(text),
             None => Key::composite(&parts),
         };
         let first_bad = errors

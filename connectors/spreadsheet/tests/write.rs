@@ -111,7 +111,12 @@ async fn commit_changes_one_sheet_and_keeps_the_others() {
         .iter()
         .map(|r| {
             let get = |f| r.get(f).cloned().unwrap_or_default();
-            (r.key.0.clone(), get("name"), get("amount"), get("email"))
+            (
+                r.key.0.to_string(),
+                get("name"),
+                get("amount"),
+                get("email"),
+            )
         })
         .collect();
     assert_eq!(

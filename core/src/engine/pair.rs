@@ -343,7 +343,7 @@ impl PairConfig {
     /// empty (an empty email matches nothing).
     pub fn match_value(&self, record: &Record) -> Option<String> {
         match &self.match_rule {
-            MatchRule::Key => Some(record.key.0.clone()),
+            MatchRule::Key => Some(record.key.0.to_string()),
             MatchRule::Fields(names) => {
                 let mut out = String::new();
                 for n in names {

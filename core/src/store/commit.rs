@@ -340,8 +340,8 @@ pub(super) async fn update_links(
                 Ok(links::ActiveModel {
                     id: Set(u.id.expect("an update has an id")),
                     pair: Set(pair.to_owned()),
-                    a_key: Set(u.a_key.as_ref().map(|k| k.0.clone())),
-                    b_key: Set(u.b_key.as_ref().map(|k| k.0.clone())),
+                    a_key: Set(u.a_key.as_ref().map(|k| k.0.to_string())),
+                    b_key: Set(u.b_key.as_ref().map(|k| k.0.to_string())),
                     hash_a: Set(codec::hash_to_db(u.hash_a)),
                     hash_b: Set(codec::hash_to_db(u.hash_b)),
                     base: Set(base_bytes(u)?),
@@ -414,8 +414,8 @@ async fn insert_links(
                 *n += 1;
             }
             values.push(pair.into());
-            values.push(u.a_key.as_ref().map(|k| k.0.clone()).into());
-            values.push(u.b_key.as_ref().map(|k| k.0.clone()).into());
+            values.push(u.a_key.as_ref().map(|k| k.0.to_string()).into());
+            values.push(u.b_key.as_ref().map(|k| k.0.to_string()).into());
             values.push(codec::hash_to_db(u.hash_a).into());
             values.push(codec::hash_to_db(u.hash_b).into());
             values.push(base_bytes(u)?.into());
@@ -438,11 +438,11 @@ async fn update_link(db: &impl ConnectionTrait, pair: &str, id: i64, u: &LinkUpd
     let mut update = links::Entity::update_many()
         .col_expr(
             links::Column::AKey,
-            Expr::value(u.a_key.as_ref().map(|k| k.0.clone())),
+            Expr::value(u.a_key.as_ref().map(|k| k.0.to_string())),
         )
         .col_expr(
             links::Column::BKey,
-            Expr::value(u.b_key.as_ref().map(|k| k.0.clone())),
+            Expr::value(u.b_key.as_ref().map(|k| k.0.to_string())),
         )
         .col_expr(
             links::Column::HashA,

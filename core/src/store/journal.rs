@@ -71,7 +71,7 @@ impl StateStore {
                 Ok(JournalEntry {
                     side: parse_side(m.id, &m.side)?,
                     entity: m.entity,
-                    key: Key(m.key),
+                    key: Key::from(m.key),
                     before: m
                         .before
                         .map(|b| codec::decode("before-image", &b))
@@ -135,7 +135,7 @@ impl StateStore {
                 .column(journal::Column::RunId)
                 .filter(journal::Column::Pair.eq(pair))
                 .filter(journal::Column::RunId.gt(run_id))
-                .filter(journal::Column::Key.is_in(chunk.iter().map(|k| k.0.clone())))
+                .filter(journal::Column::Key.is_in(chunk.iter().map(|k| k.0.to_string())))
                 .into_tuple()
                 .all(&self.db)
                 .await

@@ -44,8 +44,8 @@ fn link_row((id, a_key, b_key, hash_a, hash_b, disabled, day): LinkTuple) -> Lin
     LinkRow {
         day: day.and_then(|d| d.parse().ok()),
         id,
-        a_key: a_key.map(Key),
-        b_key: b_key.map(Key),
+        a_key: a_key.map(Key::from),
+        b_key: b_key.map(Key::from),
         hash_a: codec::hash_from_db(hash_a),
         hash_b: codec::hash_from_db(hash_b),
         disabled,
@@ -198,8 +198,8 @@ impl StateStore {
                     day: Set(None),
                     id: NotSet,
                     pair: Set(pair.to_owned()),
-                    a_key: Set(Some(a_key.0.clone())),
-                    b_key: Set(Some(b_key.0.clone())),
+                    a_key: Set(Some(a_key.0.to_string())),
+                    b_key: Set(Some(b_key.0.to_string())),
                     hash_a: Set(None),
                     hash_b: Set(None),
                     base: Set(None),
@@ -296,8 +296,8 @@ impl StateStore {
             }
             None if disabled => {
                 let (a_key, b_key) = match side {
-                    Side::A => (Some(key.0.clone()), None),
-                    Side::B => (None, Some(key.0.clone())),
+                    Side::A => (Some(key.0.to_string()), None),
+                    Side::B => (None, Some(key.0.to_string())),
                 };
                 let row = links::ActiveModel {
                     day: Set(None),

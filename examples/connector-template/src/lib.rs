@@ -214,7 +214,7 @@ impl Transaction for TemplateTransaction {
                         .iter()
                         .map(|(n, v)| (n.to_string(), v.to_json()))
                         .collect();
-                    doc.insert(r.key.0, fields);
+                    doc.insert(r.key.0.into_string(), fields);
                 }
                 Change::Delete { key, .. } => {
                     doc.remove(key.as_str());

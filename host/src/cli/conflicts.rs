@@ -62,7 +62,8 @@ pub async fn resolved(ctx: &Context, pair: &str, json: bool) -> anyhow::Result<u
         output::plural(rows.len() as u64, "resolved conflict")
     );
     for r in &rows {
-        let key = |k: &Option<tandem_core::Key>| k.as_ref().map_or("-".to_owned(), |k| k.0.clone());
+        let key =
+            |k: &Option<tandem_core::Key>| k.as_ref().map_or("-".to_owned(), |k| k.0.to_string());
         let how = match &r.resolution {
             Some(tandem_core::Resolution::TakeA) => "took a".to_owned(),
             Some(tandem_core::Resolution::TakeB) => "took b".to_owned(),
@@ -102,7 +103,8 @@ async fn pending(ctx: &Context, pair: &str, json: bool) -> anyhow::Result<u8> {
         output::plural(rows.len() as u64, "pending conflict")
     );
     for r in &rows {
-        let key = |k: &Option<tandem_core::Key>| k.as_ref().map_or("-".to_owned(), |k| k.0.clone());
+        let key =
+            |k: &Option<tandem_core::Key>| k.as_ref().map_or("-".to_owned(), |k| k.0.to_string());
         say!(
             "conflict {} (a key {}, b key {}), found by run {}",
             r.id,
@@ -142,7 +144,7 @@ async fn disabled(ctx: &Context, pair: &str, json: bool) -> anyhow::Result<u8> {
         "pair {pair}: {}",
         output::plural(links.len() as u64, "disabled record")
     );
-    let key = |k: &Option<tandem_core::Key>| k.as_ref().map_or("-".to_owned(), |k| k.0.clone());
+    let key = |k: &Option<tandem_core::Key>| k.as_ref().map_or("-".to_owned(), |k| k.0.to_string());
     let mut rows = vec![vec!["a key".to_owned(), "b key".to_owned()]];
     rows.extend(links.iter().map(|l| vec![key(&l.a_key), key(&l.b_key)]));
     output::table(&rows).iter().for_each(|l| say!("{l}"));

@@ -91,8 +91,8 @@ pub fn conflict_out(r: &ConflictRow) -> ConflictOut {
     ConflictOut {
         id: r.id,
         run_id: r.run_id,
-        a_key: r.conflict.a_key.as_ref().map(|k| k.0.clone()),
-        b_key: r.conflict.b_key.as_ref().map(|k| k.0.clone()),
+        a_key: r.conflict.a_key.as_ref().map(|k| k.0.to_string()),
+        b_key: r.conflict.b_key.as_ref().map(|k| k.0.to_string()),
         a: r.conflict.a.as_ref().map(record_json),
         b: r.conflict.b.as_ref().map(record_json),
         differences: differences(r),
@@ -196,7 +196,7 @@ pub async fn window(ctx: &Context, pair: &str) -> anyhow::Result<Window> {
     let conflicts = pending(ctx, pair).await?;
     let links = ctx.store().await?.load_links(pair).await?;
     let report = dry_run(ctx, pair).await?;
-    let key = |k: &Option<Key>| k.as_ref().map(|k| k.0.clone());
+    let key = |k: &Option<Key>| k.as_ref().map(|k| k.0.to_string());
     let mut counts = report.counts.clone();
     counts.conflict = conflicts.len() as u64;
     counts.disabled = links.iter().filter(|l| l.disabled).count() as u64;

@@ -11,6 +11,9 @@ use crate::target::Transaction;
 use super::classify::{Category, Write};
 use super::{Endpoint, PLAN_LIMIT, PairConfig, PlannedWrite};
 
+/// The most changes a batch is sized for ahead.
+const MAX_PRESIZED: usize = 100_000;
+
 /// A change waiting in the batch, with the decision it came from.
 struct Queued {
     plan: usize,
@@ -157,8 +160,11 @@ impl<'a> SideWriter<'a> {
             self.queued.clear();
             return self.settle().await;
         }
-        let changes = std::mem::take(&mut self.changes);
-        let queued = std::mem::take(&mut self.queued);
+        // The next batch is sized up front: growing it copies it over and
+        // over.
+        let size = self.pair.batch_size.min(MAX_PRESIZED);
+        let changes = std::mem::replace(&mut self.changes, Vec::with_capacity(size));
+        let queued = std::mem::replace(&mut self.queued, Vec::with_capacity(size));
         let n = changes.len();
         if self.tx.is_none() && self.in_flight.is_none() {
             let target = self.endpoint.target.as_ref().ok_or_else(|| {

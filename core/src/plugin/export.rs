@@ -9,10 +9,10 @@ use std::sync::{Mutex, OnceLock};
 
 use futures::StreamExt;
 
-use super::wire::{Chunk, Request, Response, WireError, WireResult, encode_sized};
+use super::wire::{Request, Response, WireError, WireResult, encode_sized};
 use super::{Buffer, Connector, LogFn, OpenContext};
 use crate::source::BatchStream;
-use crate::target::{Applied, Transaction};
+use crate::target::Transaction;
 
 /// The plugin's own tokio runtime: every call blocks on it.
 fn runtime() -> &'static tokio::runtime::Runtime {
@@ -90,11 +90,11 @@ impl<C: Connector> Instance<C> {
                 lock(&self.txs).insert(id, tx);
                 Response::Handle(id)
             }
-            Request::Apply { tx, chunks } => {
+            Request::Apply { tx, changes } => {
                 let mut t = lock(&self.txs)
                     .remove(&tx)
                     .ok_or_else(|| self.lost("transaction", tx))?;
-                let result = apply_chunks::<C>(&mut *t, chunks).await;
+                let result = t.apply(changes).await;
                 lock(&self.txs).insert(tx, t);
                 Response::Applied(result?)
             }
@@ -116,46 +116,6 @@ impl<C: Connector> Instance<C> {
                 Response::Records(target()?.fetch(&entity, &keys).await?)
             }
         })
-    }
-}
-
-/// Applies the chunks of a batch in order; from the second chunk on, a
-/// thread of its own decodes the next chunk while one is applied. The first
-/// failure ends the batch.
-async fn apply_chunks<C: Connector>(
-    t: &mut dyn Transaction,
-    chunks: Vec<Chunk>,
-) -> Result<Vec<Applied>, WireError> {
-    let bad = |e: postcard::Error| WireError::Other(C::NAME.into(), format!("bad request: {e}"));
-    let mut chunks = chunks.into_iter();
-    let Some(first) = chunks.next() else {
-        return Ok(Vec::new());
-    };
-    let mut applied = t.apply(first.decode().map_err(bad)?).await?;
-    let mut left = chunks.len();
-    if left == 0 {
-        return Ok(applied);
-    }
-    let (send, mut decoded) = tokio::sync::mpsc::channel(1);
-    std::thread::spawn(move || {
-        for chunk in chunks {
-            let changes = chunk.decode();
-            let failed = changes.is_err();
-            if send.blocking_send(changes).is_err() || failed {
-                break;
-            }
-        }
-    });
-    while let Some(changes) = decoded.recv().await {
-        applied.extend(t.apply(changes.map_err(bad)?).await?);
-        left -= 1;
-    }
-    match left {
-        0 => Ok(applied),
-        _ => Err(WireError::Other(
-            C::NAME.into(),
-            "decoding a batch to apply stopped before its end".into(),
-        )),
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Serialize;
 
-use super::wire::{APPLY_CHUNK, Chunk, Request, Response, WireResult, encode_sized};
+use super::wire::{Request, Response, WireResult, encode_sized};
 use super::{
     ABI_VERSION, Buffer, Descriptor, MAGIC, OpenContext, RUSTC_VERSION, SDK_VERSION, SYMBOL, text,
 };
@@ -268,8 +268,18 @@ impl Instance {
 
     async fn call(self: &Arc<Self>, request: Request) -> Result<Response> {
         let me = self.clone();
-        tokio::task::spawn_blocking(move || me.call_blocking(&request))
-            .await
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let bytes = me.encode(&request)?;
+            // A batch to apply holds thousands of records that other
+            // threads allocated: freeing them is slow, and need not hold
+            // up the call.
+            if matches!(&request, Request::Apply { changes, .. } if changes.len() >= DROP_APART) {
+                runtime.spawn_blocking(move || drop(request));
+            }
+            me.call_encoded(&bytes)
+        })
+        .await
             .map_err(|e| Error::other(&self.endpoint, format!("plugin call failed: {e}")))?
     }
 
@@ -422,25 +432,14 @@ struct PluginTransaction {
 #[async_trait]
 impl Transaction for PluginTransaction {
     async fn apply(&mut self, changes: Vec<Change>) -> Result<Vec<Applied>> {
-        let instance = self.instance.clone();
-        let tx = self.id;
-        let runtime = tokio::runtime::Handle::current();
-        let response = tokio::task::spawn_blocking(move || {
-            let chunks = changes
-                .chunks(APPLY_CHUNK)
-                .map(Chunk::encode)
-                .collect::<postcard::Result<Vec<_>>>()
-                .map_err(|e| Error::other(&instance.endpoint, e.to_string()))?;
-            // A batch holds thousands of records that other threads
-            // allocated: freeing them is slow, and need not hold up the call.
-            if changes.len() >= DROP_APART {
-                runtime.spawn_blocking(move || drop(changes));
-            }
-            instance.call_blocking(&Request::Apply { tx, chunks })
-        })
-        .await
-        .map_err(|e| Error::other(&self.instance.endpoint, format!("plugin call failed: {e}")))??;
-        match response {
+        match self
+            .instance
+            .call(Request::Apply {
+                tx: self.id,
+                changes,
+            })
+            .await?
+        {
             Response::Applied(a) => Ok(a),
             _ => Err(self.instance.unexpected("Apply")),
         }

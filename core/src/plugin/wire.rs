@@ -26,50 +26,6 @@ pub(crate) fn encode_sized<T: Serialize>(
     Ok(bytes)
 }
 
-/// How many changes one chunk of an apply request holds.
-pub const APPLY_CHUNK: usize = 2_000;
-
-/// Postcard bytes of a `Vec<Change>`, carried as one byte string.
-#[derive(Debug)]
-pub struct Chunk(pub Vec<u8>);
-
-impl Chunk {
-    /// Encodes changes.
-    pub fn encode(changes: &[Change]) -> postcard::Result<Chunk> {
-        postcard::to_allocvec(changes).map(Chunk)
-    }
-
-    /// Decodes the changes.
-    pub fn decode(&self) -> postcard::Result<Vec<Change>> {
-        postcard::from_bytes(&self.0)
-    }
-}
-
-impl Serialize for Chunk {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Chunk {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Chunk, D::Error> {
-        struct Bytes;
-        impl serde::de::Visitor<'_> for Bytes {
-            type Value = Chunk;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("bytes")
-            }
-            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Chunk, E> {
-                Ok(Chunk(v.to_vec()))
-            }
-            fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Chunk, E> {
-                Ok(Chunk(v))
-            }
-        }
-        d.deserialize_byte_buf(Bytes)
-    }
-}
-
 /// A call from the host to a connector instance.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Request {
@@ -98,10 +54,8 @@ pub enum Request {
     Apply {
         /// The transaction.
         tx: u64,
-        /// The changes, in chunks of at most [`APPLY_CHUNK`], each encoded
-        /// on its own: the plugin decodes the next chunk while it applies
-        /// one.
-        chunks: Vec<Chunk>,
+        /// The changes.
+        changes: Vec<Change>,
     },
     /// `Transaction::commit`.
     Commit(u64),

@@ -640,3 +640,54 @@ async fn a_large_batch_is_journaled_within_the_bind_limit() {
             .all(|e| e.before.is_some() && e.link.is_some())
     );
 }
+
+#[tokio::test]
+async fn links_kept_in_the_snapshot_alone_serve_runs_changes_by_hand_and_undo() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("tandem.db").display());
+    let mut w = world_on(&url, dir, Mode::Send, ResolverKind::AWins).await;
+    // Every commit that can leaves the links table behind its snapshot.
+    let store = StateStore::open(&url)
+        .await
+        .unwrap()
+        .defer_link_table_from(0);
+    w.engine = Engine::new(store);
+    w.seed_a(5);
+    w.run().await.unwrap();
+    w.assert_in_step();
+
+    w.a.put("people", person(2, "Two", "Oslo"));
+    w.a.remove("people", "3");
+    w.a.put("people", person(6, "P6", "Rome"));
+    let r = w.run().await.unwrap();
+    assert_eq!(
+        (r.counts.created_b, r.counts.updated_b, r.counts.deleted_b),
+        (1, 1, 1)
+    );
+    w.assert_in_step();
+
+    // A change by hand sees the links the runs made.
+    w.engine
+        .store()
+        .set_disabled("people", tandem_core::store::Side::A, &"4".into(), true)
+        .await
+        .unwrap();
+    w.a.put("people", person(4, "Four", "Oslo"));
+    w.a.put("people", person(5, "Five", "Oslo"));
+    let r = w.run().await.unwrap();
+    assert_eq!((r.counts.disabled, r.counts.updated_b), (1, 1));
+    assert_eq!(w.field(&w.b, "4", "name"), Some(Value::from("P4")));
+    assert_eq!(w.field(&w.b, "5", "name"), Some(Value::from("Five")));
+
+    // Undoing that run puts record 5 back, and the next run sends it again.
+    let undone = r.run_id.unwrap();
+    w.engine
+        .undo(&w.pair, &w.ea, &w.eb, undone, false)
+        .await
+        .unwrap();
+    assert_eq!(w.field(&w.b, "5", "name"), Some(Value::from("P5")));
+    let r = w.run().await.unwrap();
+    assert_eq!(r.counts.updated_b, 1);
+    assert_eq!(w.field(&w.b, "5", "name"), Some(Value::from("Five")));
+    assert_eq!(w.field(&w.b, "4", "name"), Some(Value::from("P4")));
+}

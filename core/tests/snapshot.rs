@@ -82,7 +82,8 @@ async fn run(store: &StateStore, links: Vec<LinkUpdate>, removed: Vec<i64>) {
     store.commit(c).await.unwrap();
 }
 
-async fn deltas_load_as_the_table_does(url: &str, store: StateStore) {
+/// A first run that links 400 records; the model of the links it made.
+async fn first_load(store: &StateStore) -> Model {
     let mut model = Model::new();
     let first: Vec<LinkUpdate> = (0..400)
         .map(|i| {
@@ -90,8 +91,13 @@ async fn deltas_load_as_the_table_does(url: &str, store: StateStore) {
             link(&format!("k{i:04}"), i)
         })
         .collect();
-    run(&store, first, Vec::new()).await;
-    assert_eq!(loaded(&store).await.0, model);
+    run(store, first, Vec::new()).await;
+    assert_eq!(loaded(store).await.0, model);
+    model
+}
+
+async fn deltas_load_as_the_table_does(url: &str, store: StateStore) {
+    let mut model = first_load(&store).await;
     assert_eq!(snapshot_rows(url).await, [(1, 1)], "a whole snapshot");
 
     // Each run changes 14 links (one of them to another key), adds 4 and
@@ -229,15 +235,7 @@ async fn churn(store: &StateStore, model: &mut Model, round: u64, changed: usize
 
 async fn a_large_commit_leaves_the_table_behind_until_it_is_needed(url: &str, store: StateStore) {
     let store = store.defer_link_table_from(300);
-    let mut model = Model::new();
-    let first: Vec<LinkUpdate> = (0..400)
-        .map(|i| {
-            model.insert(format!("k{i:04}").into(), i);
-            link(&format!("k{i:04}"), i)
-        })
-        .collect();
-    run(&store, first, Vec::new()).await;
-    assert_eq!(loaded(&store).await.0, model);
+    let mut model = first_load(&store).await;
     assert!(
         table(url).await.0.is_empty(),
         "the first load left the table behind"

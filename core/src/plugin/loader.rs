@@ -280,7 +280,7 @@ impl Instance {
             me.call_encoded(&bytes)
         })
         .await
-            .map_err(|e| Error::other(&self.endpoint, format!("plugin call failed: {e}")))?
+        .map_err(|e| Error::other(&self.endpoint, format!("plugin call failed: {e}")))?
     }
 
     fn unexpected(&self, what: &str) -> Error {

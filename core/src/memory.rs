@@ -195,7 +195,7 @@ impl Source for MemoryConnector {
                 let mut fields: Vec<FieldSchema> = Vec::new();
                 for r in e.records.values() {
                     for (n, _) in &r.fields {
-                        if !fields.iter().any(|f| &f.name == n) {
+                        if !fields.iter().any(|f| f.name == *n) {
                             fields.push(FieldSchema {
                                 name: n.to_string(),
                                 kind: FieldType::Unknown,

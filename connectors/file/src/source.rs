@@ -268,7 +268,7 @@ fn discover(settings: &Settings) -> Result<Vec<FieldSchema>> {
             }
             for (name, value) in &record.fields {
                 let kind = kind_of(value);
-                match fields.iter_mut().find(|(f, _)| &f.name == name) {
+                match fields.iter_mut().find(|(f, _)| f.name == *name) {
                     Some((field, known)) => {
                         field.nullable |= value.is_null();
                         *known = widen(*known, kind);
@@ -295,7 +295,7 @@ fn discover(settings: &Settings) -> Result<Vec<FieldSchema>> {
         })
         .collect();
     for key in settings.key.iter().rev() {
-        if !fields.iter().any(|f| &f.name == key) {
+        if !fields.iter().any(|f| f.name == *key) {
             fields.insert(0, text(key));
         }
     }

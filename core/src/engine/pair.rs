@@ -297,7 +297,7 @@ impl PairConfig {
         } else {
             record
                 .fields
-                .retain(|(n, _)| self.mapping.iter().any(|m| &m.a == n) && self.keep(n));
+                .retain(|(n, _)| self.mapping.iter().any(|m| m.a == *n) && self.keep(n));
         }
         record
     }

@@ -65,7 +65,12 @@
 //! a batch as `COPY ... FROM STDIN` inside a savepoint: rows new to the
 //! table (a first load) go in at the speed of `COPY`; when the batch meets
 //! a row that exists, the savepoint is rolled back and the batch, and the
-//! rest of the transaction, is upserted.
+//! rest of the transaction, is upserted. The copies run on a task of their
+//! own that holds the transaction, so the server loads one batch while the
+//! next is prepared; an error the server finds in a copied batch (a null
+//! in a `NOT NULL` column, say) therefore fails a later `apply` or the
+//! commit, still naming the batch's keys, and the transaction writes
+//! nothing.
 //! Every value is checked against its column's type before anything is
 //! written: a value that does not fit is
 //! [`Error::BadRecord`](tandem_core::Error::BadRecord) naming the table,
@@ -80,6 +85,7 @@
 #![warn(missing_docs)]
 
 mod config;
+mod copy;
 mod cursor;
 mod db;
 mod ddl;

@@ -15,6 +15,7 @@ use tandem_core::{
     Value,
 };
 
+use crate::copy::{Copier, PgTx, Segment};
 use crate::db::DbError;
 use crate::schema::Table;
 use crate::{CONNECTOR, SqlConnector, ddl, encode, read, schema, statements};
@@ -31,6 +32,7 @@ impl Target for SqlConnector {
             connector: self.clone(),
             table,
             tx: None,
+            copy: true,
             sql: Default::default(),
         }))
     }
@@ -159,12 +161,9 @@ enum Op {
 enum Tx {
     Orm(DatabaseTransaction),
     Lite(sea_orm::sqlx::Transaction<'static, sea_orm::sqlx::Sqlite>),
-    Pg {
-        tx: sea_orm::sqlx::Transaction<'static, sea_orm::sqlx::Postgres>,
-        /// Whether inserts still try `COPY` first: until one meets a row
-        /// that exists, after which the transaction upserts.
-        copy: bool,
-    },
+    Pg(PgTx),
+    /// PostgreSQL's while its `COPY` task holds it.
+    Copying(Copier),
 }
 
 impl Tx {
@@ -172,7 +171,8 @@ impl Tx {
         match self {
             Tx::Orm(tx) => tx.execute_raw(stmt).await.map(|_| ()),
             Tx::Lite(tx) => sqlx_execute(&mut **tx, stmt).await,
-            Tx::Pg { tx, .. } => sqlx_execute(&mut **tx, stmt).await,
+            Tx::Pg(tx) => sqlx_execute(&mut **tx, stmt).await,
+            Tx::Copying(_) => unreachable!("a statement runs on a settled transaction"),
         }
     }
 
@@ -180,7 +180,8 @@ impl Tx {
         match self {
             Tx::Orm(tx) => tx.commit().await,
             Tx::Lite(tx) => tx.commit().await.map_err(sqlx_error),
-            Tx::Pg { tx, .. } => tx.commit().await.map_err(sqlx_error),
+            Tx::Pg(tx) => tx.commit().await.map_err(sqlx_error),
+            Tx::Copying(_) => unreachable!("a commit settles the transaction first"),
         }
     }
 
@@ -188,7 +189,12 @@ impl Tx {
         match self {
             Tx::Orm(tx) => tx.rollback().await,
             Tx::Lite(tx) => tx.rollback().await.map_err(sqlx_error),
-            Tx::Pg { tx, .. } => tx.rollback().await.map_err(sqlx_error),
+            Tx::Pg(tx) => tx.rollback().await.map_err(sqlx_error),
+            Tx::Copying(copier) => match copier.settle().await {
+                Ok(settled) => settled.tx.rollback().await.map_err(sqlx_error),
+                // The task's end dropped the transaction: rolled back.
+                Err(_) => Ok(()),
+            },
         }
     }
 }
@@ -217,55 +223,13 @@ fn sqlx_error(e: sea_orm::sqlx::Error) -> DbErr {
     DbErr::Exec(sea_orm::RuntimeErr::SqlxError(Arc::new(e)))
 }
 
-/// Inserts `rows` with `COPY` inside a savepoint. `Ok(false)` when a row
-/// exists already (the savepoint is rolled back and nothing was written),
-/// so that the caller upserts instead.
-async fn pg_copy(
-    tx: &mut sea_orm::sqlx::Transaction<'static, sea_orm::sqlx::Postgres>,
-    sql: &str,
-    data: Vec<u8>,
-) -> std::result::Result<bool, DbErr> {
-    use sea_orm::sqlx::Executor;
-    let conn: &mut sea_orm::sqlx::PgConnection = tx;
-    conn.execute("SAVEPOINT tandem_copy")
-        .await
-        .map_err(sqlx_error)?;
-    let copied = async {
-        let mut copy = conn.copy_in_raw(sql).await?;
-        if let Err(e) = copy.send(data).await {
-            let _ = copy.abort(e.to_string()).await;
-            return Err(e);
-        }
-        copy.finish().await
-    }
-    .await;
-    match copied {
-        Ok(_) => {
-            conn.execute("RELEASE SAVEPOINT tandem_copy")
-                .await
-                .map_err(sqlx_error)?;
-            Ok(true)
-        }
-        Err(e) => {
-            conn.execute("ROLLBACK TO SAVEPOINT tandem_copy")
-                .await
-                .map_err(sqlx_error)?;
-            let exists = e
-                .as_database_error()
-                .is_some_and(|d| d.code().as_deref() == Some("23505"));
-            if exists {
-                Ok(false)
-            } else {
-                Err(sqlx_error(e))
-            }
-        }
-    }
-}
-
 struct SqlTransaction {
     connector: SqlConnector,
     table: Arc<Table>,
     tx: Option<Tx>,
+    /// PostgreSQL: whether inserts still try `COPY` first, until one meets
+    /// a row that exists, after which the transaction upserts.
+    copy: bool,
     /// Upsert texts by columns and number of rows.
     sql: std::sync::Mutex<std::collections::HashMap<(Vec<usize>, usize), String>>,
 }
@@ -371,7 +335,7 @@ impl SqlTransaction {
                     .get_postgres_connection_pool()
                     .begin()
                     .await
-                    .map(|tx| Tx::Pg { tx, copy: true })
+                    .map(Tx::Pg)
                     .map_err(sqlx_error),
                 crate::config::Backend::Sqlite => db
                     .conn
@@ -423,6 +387,81 @@ impl SqlTransaction {
     async fn flush(
         &mut self,
         db: &crate::db::Db,
+        group: Group,
+        now: jiff::Timestamp,
+    ) -> Result<()> {
+        // PostgreSQL: rows new to the table go in by COPY, on a task of its
+        // own.
+        let mut group = group;
+        if let Some(cols) = group.cols.clone()
+            && self.copy
+            && matches!(self.tx, Some(Tx::Pg(_) | Tx::Copying(_)))
+        {
+            if let Some(Tx::Pg(_)) = self.tx
+                && let Some(Tx::Pg(tx)) = self.tx.take()
+            {
+                self.tx = Some(Tx::Copying(Copier::start(tx)));
+            }
+            let segment = Segment {
+                sql: statements::pg_copy(&self.table, &cols),
+                data: statements::pg_copy_rows(&group.rows),
+                cols,
+                rows: group.rows,
+                first: group.first,
+                last: group.last,
+            };
+            let Some(Tx::Copying(copier)) = &self.tx else {
+                unreachable!("the COPY task was just started")
+            };
+            match copier.send(segment).await {
+                Ok(()) => return Ok(()),
+                // The task stopped copying: this group is upserted after
+                // the ones it returns.
+                Err(segment) => {
+                    self.settle(db, now).await?;
+                    group = Group::from(segment);
+                }
+            }
+        }
+        self.settle(db, now).await?;
+        self.write(db, group, now).await
+    }
+
+    /// Takes the transaction back from the `COPY` task, if it holds it,
+    /// and upserts the groups it did not write.
+    async fn settle(&mut self, db: &crate::db::Db, now: jiff::Timestamp) -> Result<()> {
+        if !matches!(self.tx, Some(Tx::Copying(_))) {
+            return Ok(());
+        }
+        let Some(Tx::Copying(copier)) = self.tx.take() else {
+            unreachable!("checked above")
+        };
+        let settled = copier.settle().await.map_err(|e| Error::Transaction {
+            connector: CONNECTOR.into(),
+            message: format!("table {}: the COPY task failed: {e}", self.table.name),
+        })?;
+        self.tx = Some(Tx::Pg(settled.tx));
+        if let Some((segment, e)) = settled.error {
+            return Err(write_error(
+                &self.table,
+                &segment.first,
+                &segment.last,
+                sqlx_error(e),
+            ));
+        }
+        if !settled.unwritten.is_empty() {
+            self.copy = false;
+        }
+        for segment in settled.unwritten {
+            self.write(db, Group::from(segment), now).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes a group with one statement on the settled transaction.
+    async fn write(
+        &mut self,
+        db: &crate::db::Db,
         mut group: Group,
         now: jiff::Timestamp,
     ) -> Result<()> {
@@ -430,33 +469,7 @@ impl SqlTransaction {
         let table = &table;
         let (first, last) = (group.first.take(), group.last.take());
         // The error names the batch's keys; worded only when it fails.
-        let failed = |e: DbErr| {
-            let shown = |k: &Option<Key>| k.as_ref().map(Key::to_string).unwrap_or_default();
-            let (first, last) = (shown(&first), shown(&last));
-            let keys = match first == last {
-                true => format!("key {first}"),
-                false => format!("keys {first} .. {last}"),
-            };
-            DbError(e).context(format!("writing table {}, {keys}", table.name))
-        };
-        // PostgreSQL: rows new to the table go in by COPY.
-        if let (
-            Some(cols),
-            Some(Tx::Pg {
-                tx,
-                copy: copy @ true,
-            }),
-        ) = (&group.cols, self.tx.as_mut())
-        {
-            let data = statements::pg_copy_rows(&group.rows);
-            if pg_copy(tx, &statements::pg_copy(table, cols), data)
-                .await
-                .map_err(failed)?
-            {
-                return Ok(());
-            }
-            *copy = false;
-        }
+        let failed = |e: DbErr| write_error(table, &first, &last, e);
         // SQLite: upserts go through SQLite's own API.
         if let Some(cols) = &group.cols
             && matches!(self.tx, Some(Tx::Lite(_)))
@@ -523,6 +536,30 @@ impl SqlTransaction {
     }
 }
 
+/// The error of a group's write, naming the table and the group's keys.
+fn write_error(table: &Table, first: &Option<Key>, last: &Option<Key>, e: DbErr) -> Error {
+    let shown = |k: &Option<Key>| k.as_ref().map(Key::to_string).unwrap_or_default();
+    let (first, last) = (shown(first), shown(last));
+    let keys = match first == last {
+        true => format!("key {first}"),
+        false => format!("keys {first} .. {last}"),
+    };
+    DbError(e).context(format!("writing table {}, {keys}", table.name))
+}
+
+impl From<Segment> for Group {
+    fn from(segment: Segment) -> Group {
+        Group {
+            params: segment.rows.len() * segment.cols.len(),
+            cols: Some(segment.cols),
+            rows: segment.rows,
+            keys: HashSet::new(),
+            first: segment.first,
+            last: segment.last,
+        }
+    }
+}
+
 /// Rows waiting for one statement.
 #[derive(Default)]
 struct Group {
@@ -570,6 +607,10 @@ impl Transaction for SqlTransaction {
     }
 
     async fn commit(mut self: Box<Self>) -> Result<()> {
+        if matches!(self.tx, Some(Tx::Copying(_))) {
+            let db = self.connector.db().await?.clone();
+            self.settle(&db, stamp()).await?;
+        }
         match self.tx.take() {
             Some(tx) => tx
                 .commit()

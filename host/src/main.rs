@@ -25,6 +25,7 @@ use tracing_subscriber::EnvFilter;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    no_huge_pages();
     // Usage errors exit 2 (clap's default), help and version 0.
     let cli = cli::Cli::parse();
     init_logging(cli.verbose);
@@ -44,6 +45,20 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(error::exit_code(&e))
         }
+    }
+}
+
+/// Turns transparent huge pages off for the process. mimalloc asks for them
+/// on its arenas, and a run frees and reuses large buffers (batches, their
+/// encodings) all the time: each time memory comes back from the kernel, a
+/// huge page costs 2 MiB zeroed. A 1M-row load spent a third of its CPU
+/// zeroing pages; without them it took 5.2 s instead of 6.4 s.
+fn no_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory
+    // of the process.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
 }
 

@@ -37,6 +37,11 @@ pub(super) struct SideWriter<'a> {
     journal: Option<(StateStore, i64)>,
     /// What was journaled, to compensate a target without transactions.
     journaled: Vec<JournalEntry>,
+    /// The journal's last append, writing while the batch applies; on a
+    /// target with transactions the journal only has to be durable before
+    /// the commit. Each append waits for the one before, so the journal
+    /// keeps the order of the batches.
+    appending: Option<JournalTask>,
     /// The batch being applied while the run reads and decides the next.
     in_flight: Option<InFlight>,
     /// How long the run waited for applies and for the journal, for the
@@ -47,6 +52,9 @@ pub(super) struct SideWriter<'a> {
 /// The task applying a batch: it gives the transaction back with the outcome.
 type ApplyTask =
     tokio::task::JoinHandle<(Box<dyn Transaction>, Result<Vec<crate::target::Applied>>)>;
+
+/// An append to the journal, writing in a task of its own.
+type JournalTask = tokio::task::JoinHandle<Result<()>>;
 
 /// A batch handed to the target, applying in a task of its own.
 struct InFlight {
@@ -83,6 +91,7 @@ impl<'a> SideWriter<'a> {
             applied: 0,
             journal,
             journaled: Vec::new(),
+            appending: None,
             in_flight: None,
             waited: Default::default(),
         }
@@ -150,9 +159,9 @@ impl<'a> SideWriter<'a> {
     }
 
     /// Hands what is queued to the target, to apply while the run goes on
-    /// reading and deciding. Journals the batch first, while the batch
-    /// before it is still applying, then waits for that one, so that
-    /// batches apply in order and one at a time. Returns the keys the target
+    /// reading and deciding. Journals the batch first (see
+    /// [`Self::journal`]), while the batch before it is still applying, then
+    /// waits for that one, so that batches apply in order and one at a time. Returns the keys the target
     /// assigned to created records of the batches that finished.
     pub(super) async fn flush(&mut self) -> Result<Vec<Assigned>> {
         if self.changes.is_empty() || self.dry_run {
@@ -244,9 +253,13 @@ impl<'a> SideWriter<'a> {
             .collect())
     }
 
-    /// Writes the before-image of every change about to be applied, durably,
-    /// before it is applied. A record new to this side has none; records
-    /// that exist are fetched from the target in one call per batch.
+    /// Writes the before-image of every change about to be applied. A record
+    /// new to this side has none; records that exist are fetched from the
+    /// target in one call per batch, before the batch is applied. On a
+    /// target without transactions every change is applied as it goes, so
+    /// the journal is written durably first; on one with transactions
+    /// nothing is kept before the commit, so the journal is written while
+    /// the batch applies and [`Self::commit`] waits for it.
     async fn journal(&mut self, changes: &[Change], queued: &[Queued]) -> Result<()> {
         let Some((store, run_id)) = &self.journal else {
             return Ok(());
@@ -276,14 +289,33 @@ impl<'a> SideWriter<'a> {
                 link: q.link.clone(),
             })
             .collect();
+        if self.transactional() {
+            let (store, run_id, pair) = (store.clone(), *run_id, self.pair.name.clone());
+            let before = self.appending.take();
+            self.appending = Some(tokio::spawn(async move {
+                if let Some(before) = before {
+                    joined(before).await?;
+                }
+                store.append_journal(run_id, &pair, &entries).await?;
+                fault::point("engine.journal_written");
+                Ok(())
+            }));
+            return Ok(());
+        }
         store
             .append_journal(*run_id, &self.pair.name, &entries)
             .await?;
         fault::point("engine.journal_written");
-        if !self.transactional() {
-            self.journaled.extend(entries);
-        }
+        self.journaled.extend(entries);
         Ok(())
+    }
+
+    /// Waits until every batch's journal is written.
+    async fn journaled(&mut self) -> Result<()> {
+        match self.appending.take() {
+            Some(task) => joined(task).await,
+            None => Ok(()),
+        }
     }
 
     fn transactional(&self) -> bool {
@@ -295,6 +327,7 @@ impl<'a> SideWriter<'a> {
 
     pub(super) async fn commit(&mut self) -> Result<()> {
         self.settle().await?;
+        self.journaled().await?;
         match self.tx.take() {
             Some(tx) => tx.commit().await,
             None => Ok(()),
@@ -307,6 +340,9 @@ impl<'a> SideWriter<'a> {
         // The batch being applied is rolled back with the rest.
         if let Err(e) = self.settle().await {
             tracing::debug!(error = %e, "the batch being applied failed; rolling back");
+        }
+        if let Err(e) = self.journaled().await {
+            tracing::debug!(error = %e, "writing the journal failed; rolling back");
         }
         match self.tx.take() {
             Some(tx) => tx.rollback().await?,
@@ -321,4 +357,10 @@ impl<'a> SideWriter<'a> {
         }
         Ok(())
     }
+}
+
+/// The outcome of a journal append.
+async fn joined(task: JournalTask) -> Result<()> {
+    task.await
+        .map_err(|e| Error::store(format!("writing the journal failed: {e}")))?
 }

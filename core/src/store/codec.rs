@@ -74,6 +74,16 @@ pub(crate) fn encode<T: Serialize>(what: &str, value: &T) -> Result<Vec<u8>> {
     postcard::to_allocvec(value).ctx(|| format!("encoding {what}"))
 }
 
+/// Postcard bytes of a value about `capacity` bytes long: written into a
+/// buffer of that size, not grown (and copied) on the way.
+pub(crate) fn encode_sized<T: Serialize>(
+    what: &str,
+    value: &T,
+    capacity: usize,
+) -> Result<Vec<u8>> {
+    postcard::to_extend(value, Vec::with_capacity(capacity)).ctx(|| format!("encoding {what}"))
+}
+
 /// A value from postcard bytes; `what` names it for the error.
 pub(crate) fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T> {
     postcard::from_bytes(bytes).ctx(|| format!("decoding {what}"))

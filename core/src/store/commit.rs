@@ -212,8 +212,14 @@ async fn write_all_links(
                 None => {
                     let (all, removed) = (all.clone(), removed.to_vec());
                     NewSnapshot::Whole(tokio::task::spawn_blocking(move || {
+                        let started = std::time::Instant::now();
                         let changed = snapshot::changed_rows(&all, first_id);
-                        snapshot::encode_whole(base.rows, &removed, changed)
+                        let parts = snapshot::encode_whole(base.rows, &removed, changed);
+                        tracing::debug!(
+                            ms = started.elapsed().as_millis() as u64,
+                            "link snapshot encoded"
+                        );
+                        parts
                     }))
                 }
             }

@@ -213,8 +213,7 @@ async fn write_all_links(
                     let (all, removed) = (all.clone(), removed.to_vec());
                     NewSnapshot::Whole(tokio::task::spawn_blocking(move || {
                         let started = std::time::Instant::now();
-                        let changed = snapshot::changed_rows(&all, first_id);
-                        let parts = snapshot::encode_whole(base.rows, &removed, changed);
+                        let parts = snapshot::encode_whole(&base.rows, &removed, &all, first_id);
                         tracing::debug!(
                             ms = started.elapsed().as_millis() as u64,
                             "link snapshot encoded"

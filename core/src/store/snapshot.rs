@@ -29,6 +29,7 @@ use super::codec::{self, Context};
 use super::entity::{link_generations, link_snapshots};
 use super::{LinkRow, LinkUpdate};
 use crate::error::Result;
+use crate::record::Key;
 
 /// How many links one snapshot row holds (about 5 MB).
 const LINKS_PER_PART: usize = 100_000;
@@ -352,24 +353,136 @@ pub(crate) async fn record_delta(
 /// A whole snapshot, encoded: each part's link count and bytes.
 pub(crate) type Parts = Vec<(usize, Vec<u8>)>;
 
-/// Encodes `base` with the links a commit `removed` and `changed` as a
-/// whole snapshot: CPU work that can run while the links are written.
+/// A link as a snapshot holds it, borrowed from where it is: encodes as
+/// the [`LinkRow`] it stands for (the same fields in the same order).
+#[derive(serde::Serialize)]
+struct LinkRef<'a> {
+    id: i64,
+    a_key: Option<&'a Key>,
+    b_key: Option<&'a Key>,
+    hash_a: Option<u64>,
+    hash_b: Option<u64>,
+    disabled: bool,
+    day: Option<jiff::civil::Date>,
+}
+
+impl<'a> LinkRef<'a> {
+    fn row(r: &'a LinkRow) -> Self {
+        LinkRef {
+            id: r.id,
+            a_key: r.a_key.as_ref(),
+            b_key: r.b_key.as_ref(),
+            hash_a: r.hash_a,
+            hash_b: r.hash_b,
+            disabled: r.disabled,
+            day: r.day,
+        }
+    }
+
+    fn update(id: i64, u: &'a LinkUpdate) -> Self {
+        LinkRef {
+            id,
+            a_key: u.a_key.as_ref(),
+            b_key: u.b_key.as_ref(),
+            hash_a: u.hash_a,
+            hash_b: u.hash_b,
+            disabled: u.disabled,
+            day: u.day,
+        }
+    }
+}
+
+/// Where a link of a new whole snapshot comes from.
+#[derive(Clone, Copy)]
+enum Source {
+    /// The snapshot the run started from, by index.
+    Base(usize),
+    /// The commit's updates, by index, with the link's id.
+    Update(i64, usize),
+}
+
+/// One part of a snapshot being encoded: its links, read where they are.
+struct Part<'a> {
+    base: &'a [LinkRow],
+    updates: &'a [LinkUpdate],
+    links: &'a [Source],
+}
+
+impl serde::Serialize for Part<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_seq(self.links.iter().map(|l| match *l {
+            Source::Base(i) => LinkRef::row(&self.base[i]),
+            Source::Update(id, i) => LinkRef::update(id, &self.updates[i]),
+        }))
+    }
+}
+
+/// Encodes the links a run started from (`base`, in id order), less those
+/// a commit `removed`, with those it changed or added (`updates`, the
+/// inserted ones numbered from `first_id`), as a whole snapshot: CPU work
+/// that can run while the links are written. The links are encoded where
+/// they lie, in id order, without building the new link set.
 pub(crate) fn encode_whole(
-    base: Vec<LinkRow>,
+    base: &[LinkRow],
     removed: &[i64],
-    changed: Vec<LinkRow>,
+    updates: &[LinkUpdate],
+    first_id: i64,
 ) -> Result<Parts> {
-    let mut rows = base;
-    apply(
-        &mut rows,
-        Delta {
-            removed: removed.to_vec(),
-            rows: changed,
-        },
-    );
-    let mut chunks: Vec<&[LinkRow]> = rows.chunks(LINKS_PER_PART).collect();
+    let removed: std::collections::HashSet<i64> = removed.iter().copied().collect();
+    let mut next_id = first_id;
+    let mut changed: Vec<(i64, usize)> = updates
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            let id = u.id.unwrap_or_else(|| {
+                next_id += 1;
+                next_id - 1
+            });
+            (id, i)
+        })
+        .collect();
+    // Stable: of two updates of one link, the later one stays, as in
+    // `apply`.
+    changed.sort_by_key(|&(id, _)| id);
+    changed.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            *kept = *later;
+        }
+        same
+    });
+    let mut links = Vec::with_capacity(base.len() + changed.len());
+    let mut old = (0..base.len())
+        .filter(|&i| removed.is_empty() || !removed.contains(&base[i].id))
+        .peekable();
+    let mut new = changed.into_iter().peekable();
+    loop {
+        let next = match (old.peek(), new.peek()) {
+            (Some(&o), Some(&(id, _))) if base[o].id < id => old.next().map(Source::Base),
+            (Some(&o), Some(&(id, _))) if base[o].id == id => {
+                old.next();
+                new.next().map(|(id, i)| Source::Update(id, i))
+            }
+            (_, Some(_)) => new.next().map(|(id, i)| Source::Update(id, i)),
+            (Some(_), None) => old.next().map(Source::Base),
+            (None, None) => break,
+        };
+        links.extend(next);
+    }
+    let mut chunks: Vec<Part> = links
+        .chunks(LINKS_PER_PART)
+        .map(|links| Part {
+            base,
+            updates,
+            links,
+        })
+        .collect();
     if chunks.is_empty() {
-        chunks.push(&[]);
+        chunks.push(Part {
+            base,
+            updates,
+            links: &[],
+        });
     }
     // The parts are encoded on every core: a million links take about
     // 0.25 s on one.
@@ -384,13 +497,13 @@ pub(crate) fn encode_whole(
                     (t..chunks.len())
                         .step_by(threads)
                         .map(|i| {
-                            let chunk = chunks[i];
+                            let chunk = &chunks[i];
                             let data = codec::encode_sized(
                                 "link snapshot",
-                                &chunk,
-                                chunk.len() * BYTES_PER_LINK,
+                                chunk,
+                                chunk.links.len() * BYTES_PER_LINK,
                             )?;
-                            Ok((i, chunk.len(), data))
+                            Ok((i, chunk.links.len(), data))
                         })
                         .collect::<Result<Vec<_>>>()
                 })
@@ -522,4 +635,92 @@ pub(crate) fn changed_rows(updates: &[LinkUpdate], first_id: i64) -> Vec<LinkRow
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64, key: &str, hash: u64) -> LinkRow {
+        LinkRow {
+            id,
+            a_key: Some(Key::from(key)),
+            b_key: (id % 3 != 0).then(|| Key::from(format!("{key}-b"))),
+            hash_a: Some(hash),
+            hash_b: (id % 2 == 0).then_some(hash ^ 0xffff),
+            disabled: id % 5 == 0,
+            day: (id % 4 == 0).then(|| jiff::civil::date(2026, 1, 1 + (id % 28) as i8)),
+        }
+    }
+
+    fn update(r: &LinkRow, new: bool) -> LinkUpdate {
+        LinkUpdate {
+            id: (!new).then_some(r.id),
+            a_key: r.a_key.clone(),
+            b_key: r.b_key.clone(),
+            hash_a: r.hash_a,
+            hash_b: r.hash_b,
+            base: None,
+            disabled: r.disabled,
+            day: r.day,
+        }
+    }
+
+    /// A whole snapshot encoded where the links lie decodes to the links a
+    /// delta applied to the base gives: removed ones gone, changed ones
+    /// replaced (the last change of a link wins), new ones numbered and in
+    /// id order, across parts.
+    #[test]
+    fn a_whole_snapshot_holds_the_base_with_the_commit_applied() {
+        let base: Vec<LinkRow> = (1..=250_000)
+            .filter(|i| i % 7 != 0)
+            .map(|i| {
+                row(
+                    i,
+                    &format!("k{i}"),
+                    (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                )
+            })
+            .collect();
+        let removed: Vec<i64> = (1..=250_000).filter(|i| i % 11 == 0).collect();
+        let mut updates = Vec::new();
+        // Changes of existing links, one of them twice; a change of a link
+        // whose id is a gap in the base; then new links.
+        for i in (2..250_000).step_by(13) {
+            updates.push(update(&row(i, &format!("k{i}"), 42), false));
+        }
+        updates.push(update(&row(26, "twice", 43), false));
+        updates.push(update(&row(14, "gap", 44), false));
+        let first_id = 300_000;
+        for i in 0..60_000 {
+            updates.push(update(&row(0, &format!("new{i}"), i), true));
+        }
+        let parts = encode_whole(&base, &removed, &updates, first_id).unwrap();
+        assert_eq!(parts.len(), 3);
+        let mut got = Vec::new();
+        for (n, data) in &parts {
+            let rows: Vec<LinkRow> = codec::decode("part", data).unwrap();
+            assert_eq!(rows.len(), *n);
+            got.extend(rows);
+        }
+        let mut want = base.clone();
+        apply(
+            &mut want,
+            Delta {
+                removed,
+                rows: changed_rows(&updates, first_id),
+            },
+        );
+        assert!(want.windows(2).all(|w| w[0].id < w[1].id));
+        assert_eq!(want.iter().find(|r| r.id == 26).unwrap().hash_a, Some(43));
+        assert!(want.iter().any(|r| r.id == 14));
+        assert_eq!(got, want);
+        let empty = encode_whole(&[], &[], &[], 1).unwrap();
+        assert_eq!(empty.len(), 1);
+        assert!(
+            codec::decode::<Vec<LinkRow>>("part", &empty[0].1)
+                .unwrap()
+                .is_empty()
+        );
+    }
 }

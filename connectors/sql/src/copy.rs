@@ -31,10 +31,17 @@ pub(crate) struct Segment {
     /// The rows in `COPY`'s text format; emptied once sent.
     pub data: Vec<u8>,
     pub cols: Arc<[usize]>,
-    /// The rows as bound values, kept to be upserted instead.
-    pub rows: Vec<Vec<SeaValue>>,
+    /// The rows, kept to be upserted instead.
+    pub rows: Unwritten,
     pub first: Option<Key>,
     pub last: Option<Key>,
+}
+
+/// A group's rows as kept for an upsert: bound values, or the changes they
+/// were written from (checked again when they are upserted).
+pub(crate) enum Unwritten {
+    Rows(Vec<Vec<SeaValue>>),
+    Changes(Vec<tandem_core::Change>),
 }
 
 /// The transaction back from the task, with what it did not write.

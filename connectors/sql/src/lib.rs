@@ -65,7 +65,11 @@
 //! a batch as `COPY ... FROM STDIN` inside a savepoint: rows new to the
 //! table (a first load) go in at the speed of `COPY`; when the batch meets
 //! a row that exists, the savepoint is rolled back and the batch, and the
-//! rest of the transaction, is upserted. The copies run on a task of their
+//! rest of the transaction, is upserted. A batch of upserts of the same
+//! columns (on a table that neither stamps a cursor column nor marks
+//! deletes) is checked and written straight into `COPY`'s text, one `COPY`
+//! per batch, keeping the changes themselves for the upsert should it come
+//! to that; any other batch is bound first. The copies run on a task of their
 //! own that holds the transaction, so the server loads one batch while the
 //! next is prepared; an error the server finds in a copied batch (a null
 //! in a `NOT NULL` column, say) therefore fails a later `apply` or the

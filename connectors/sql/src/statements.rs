@@ -289,7 +289,7 @@ pub(crate) fn pg_copy_rows(rows: &[Vec<sea_query::Value>]) -> Vec<u8> {
 }
 
 /// One value in COPY's text format; text is escaped as it is copied.
-fn pg_copy_value(v: &sea_query::Value, out: &mut Vec<u8>) {
+pub(crate) fn pg_copy_value(v: &sea_query::Value, out: &mut Vec<u8>) {
     use sea_query::Value as S;
     use std::io::Write;
     match v {
@@ -307,7 +307,7 @@ fn pg_copy_value(v: &sea_query::Value, out: &mut Vec<u8>) {
     }
 }
 
-fn pg_copy_escape(text: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn pg_copy_escape(text: &[u8], out: &mut Vec<u8>) {
     let mut start = 0;
     for (i, &b) in text.iter().enumerate() {
         let escaped: &[u8] = match b {

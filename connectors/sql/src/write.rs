@@ -15,7 +15,7 @@ use tandem_core::{
     Value,
 };
 
-use crate::copy::{Copier, PgTx, Segment};
+use crate::copy::{Copier, PgTx, Segment, Unwritten};
 use crate::db::DbError;
 use crate::schema::Table;
 use crate::{CONNECTOR, SqlConnector, ddl, encode, read, schema, statements};
@@ -327,6 +327,15 @@ impl SqlTransaction {
     /// Runs the ops as few statements as the parameter limit allows; a key
     /// seen twice starts a new statement, so the last change of a key wins.
     async fn execute(&mut self, ops: Vec<Op>, now: jiff::Timestamp) -> Result<()> {
+        let db = self.begin().await?;
+        for group in grouped(ops, db.bind_limit) {
+            self.flush(&db, group, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Begins the database transaction if it is not yet.
+    async fn begin(&mut self) -> Result<crate::db::Db> {
         let db = self.connector.db().await?.clone();
         if self.tx.is_none() {
             let begun = match db.backend {
@@ -354,34 +363,136 @@ impl SqlTransaction {
             })?;
             self.tx = Some(tx);
         }
-        let limit = db.bind_limit;
-        let mut group = Group::default();
-        let hasher = std::hash::RandomState::new();
-        for op in ops {
-            let (key, cols, row) = match op {
-                Op::Upsert { key, cols, row } => (key, Some(cols), row),
-                Op::Delete { key, row } => (key, None, row),
+        Ok(db)
+    }
+
+    /// PostgreSQL: a batch of upserts of the same columns, checked and
+    /// written straight into `COPY`'s text format, with its columns and
+    /// its first and last keys. `None` when the batch holds anything else
+    /// (deletes, records of other columns, a value that does not fit, a
+    /// table that stamps or marks rows): it then goes the way of every
+    /// batch, which also words any error.
+    fn copy_text(&self, changes: &[Change]) -> Option<(Arc<[usize]>, Vec<u8>)> {
+        let table = &self.table;
+        if table.soft_delete.is_some() || table.cursor.is_some_and(|i| read::is_instant(table, i)) {
+            return None;
+        }
+        let backend = self.connector.settings().backend;
+        let mut slots: Vec<Option<Value>> = vec![None; table.columns.len()];
+        let mut cols: Option<Arc<[usize]>> = None;
+        let mut out = Vec::with_capacity(changes.len() * 64);
+        for change in changes {
+            let Change::Upsert(record) = change else {
+                return None;
             };
-            let hash = hasher.hash_one(&key);
-            let fits = group.cols == cols
-                && !group.keys.contains(&hash)
-                && group.params + row.len() <= limit;
-            if !fits && !group.rows.is_empty() {
-                self.flush(&db, std::mem::take(&mut group), now).await?;
+            let mut parts = record.key.parts();
+            for &i in &table.key {
+                let part = parts.next()?;
+                slots[i] =
+                    Some(encode::coerce(Value::Text(part.into()), table.columns[i].kind).ok()?);
             }
-            group.cols = cols;
-            group.params += row.len();
-            group.keys.insert(hash);
-            if group.first.is_none() {
-                group.first = Some(key.clone());
+            if parts.next().is_some() {
+                return None;
             }
-            group.last = Some(key);
-            group.rows.push(row);
+            for (name, value) in &record.fields {
+                let i = table.column(name)?;
+                if table.key.contains(&i) {
+                    continue;
+                }
+                slots[i] = Some(encode::coerce(value.clone(), table.columns[i].kind).ok()?);
+            }
+            let present = || {
+                slots
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, v)| v.as_ref().map(|_| i))
+            };
+            match &cols {
+                Some(c) if c.iter().copied().eq(present()) => {}
+                Some(_) => return None,
+                None => cols = Some(present().collect()),
+            }
+            for (n, (i, slot)) in slots
+                .iter_mut()
+                .enumerate()
+                .filter(|(_, v)| v.is_some())
+                .enumerate()
+            {
+                if n > 0 {
+                    out.push(b'\t');
+                }
+                let value = slot.take().expect("a present slot");
+                copy_cell(value, table.columns[i].kind, backend, &mut out);
+            }
+            out.push(b'\n');
         }
-        if !group.rows.is_empty() {
-            self.flush(&db, group, now).await?;
+        Some((cols?, out))
+    }
+
+    /// Sends a batch to the `COPY` task as one group; a batch the task
+    /// does not write is upserted.
+    async fn copy_batch(
+        &mut self,
+        changes: Vec<Change>,
+        cols: Arc<[usize]>,
+        data: Vec<u8>,
+        now: jiff::Timestamp,
+    ) -> Result<()> {
+        let db = self.begin().await?;
+        if let Some(Tx::Pg(_)) = self.tx
+            && let Some(Tx::Pg(tx)) = self.tx.take()
+        {
+            self.tx = Some(Tx::Copying(Copier::start(tx)));
         }
-        Ok(())
+        let Some(Tx::Copying(copier)) = &self.tx else {
+            // Settled before: the transaction upserts.
+            let ops = self.prepare(changes, now)?;
+            return self.execute(ops, now).await;
+        };
+        let segment = Segment {
+            sql: statements::pg_copy(&self.table, &cols),
+            data,
+            cols,
+            first: changes.first().map(|c| c.key().clone()),
+            last: changes.last().map(|c| c.key().clone()),
+            rows: Unwritten::Changes(changes),
+        };
+        match copier.send(segment).await {
+            Ok(()) => Ok(()),
+            Err(segment) => {
+                self.settle(&db, now).await?;
+                self.upsert_unwritten(&db, segment, now).await
+            }
+        }
+    }
+
+    /// Upserts a group the `COPY` task did not write.
+    async fn upsert_unwritten(
+        &mut self,
+        db: &crate::db::Db,
+        segment: Segment,
+        now: jiff::Timestamp,
+    ) -> Result<()> {
+        match segment.rows {
+            Unwritten::Rows(rows) => {
+                let group = Group {
+                    params: rows.len() * segment.cols.len(),
+                    cols: Some(segment.cols),
+                    rows,
+                    keys: HashSet::new(),
+                    first: segment.first,
+                    last: segment.last,
+                };
+                self.write(db, group, now).await
+            }
+            Unwritten::Changes(changes) => {
+                let ops = self.prepare(changes, now)?;
+                for group in grouped(ops, db.bind_limit) {
+                    self.write(db, group, now).await?;
+                }
+                Ok(())
+            }
+        }
     }
 
     async fn flush(
@@ -392,7 +503,6 @@ impl SqlTransaction {
     ) -> Result<()> {
         // PostgreSQL: rows new to the table go in by COPY, on a task of its
         // own.
-        let mut group = group;
         if let Some(cols) = group.cols.clone()
             && self.copy
             && matches!(self.tx, Some(Tx::Pg(_) | Tx::Copying(_)))
@@ -406,7 +516,7 @@ impl SqlTransaction {
                 sql: statements::pg_copy(&self.table, &cols),
                 data: statements::pg_copy_rows(&group.rows),
                 cols,
-                rows: group.rows,
+                rows: Unwritten::Rows(group.rows),
                 first: group.first,
                 last: group.last,
             };
@@ -419,7 +529,7 @@ impl SqlTransaction {
                 // the ones it returns.
                 Err(segment) => {
                     self.settle(db, now).await?;
-                    group = Group::from(segment);
+                    return self.upsert_unwritten(db, segment, now).await;
                 }
             }
         }
@@ -453,7 +563,7 @@ impl SqlTransaction {
             self.copy = false;
         }
         for segment in settled.unwritten {
-            self.write(db, Group::from(segment), now).await?;
+            self.upsert_unwritten(db, segment, now).await?;
         }
         Ok(())
     }
@@ -547,19 +657,6 @@ fn write_error(table: &Table, first: &Option<Key>, last: &Option<Key>, e: DbErr)
     DbError(e).context(format!("writing table {}, {keys}", table.name))
 }
 
-impl From<Segment> for Group {
-    fn from(segment: Segment) -> Group {
-        Group {
-            params: segment.rows.len() * segment.cols.len(),
-            cols: Some(segment.cols),
-            rows: segment.rows,
-            keys: HashSet::new(),
-            first: segment.first,
-            last: segment.last,
-        }
-    }
-}
-
 /// Rows waiting for one statement.
 #[derive(Default)]
 struct Group {
@@ -601,6 +698,13 @@ impl Transaction for SqlTransaction {
             self.table = self.connector.remember(table);
         }
         let now = stamp();
+        if self.copy
+            && self.connector.settings().backend == crate::config::Backend::Postgres
+            && let Some((cols, data)) = self.copy_text(&changes)
+        {
+            self.copy_batch(changes, cols, data, now).await?;
+            return Ok(applied);
+        }
         let ops = self.prepare(changes, now)?;
         self.execute(ops, now).await?;
         Ok(applied)
@@ -635,5 +739,59 @@ fn transaction_error(table: &Table, what: &str, e: sea_orm::DbErr) -> Error {
     Error::Transaction {
         connector: CONNECTOR.into(),
         message: format!("table {}: cannot {what}: {e}", table.name),
+    }
+}
+
+/// Splits ops into groups of one statement each: the same columns, within
+/// the bind limit, and no key twice (a key seen twice starts a new group,
+/// so the last change of a key wins).
+fn grouped(ops: Vec<Op>, limit: usize) -> Vec<Group> {
+    let mut groups = Vec::new();
+    let mut group = Group::default();
+    let hasher = std::hash::RandomState::new();
+    for op in ops {
+        let (key, cols, row) = match op {
+            Op::Upsert { key, cols, row } => (key, Some(cols), row),
+            Op::Delete { key, row } => (key, None, row),
+        };
+        let hash = hasher.hash_one(&key);
+        let fits =
+            group.cols == cols && !group.keys.contains(&hash) && group.params + row.len() <= limit;
+        if !fits && !group.rows.is_empty() {
+            groups.push(std::mem::take(&mut group));
+        }
+        group.cols = cols;
+        group.params += row.len();
+        group.keys.insert(hash);
+        if group.first.is_none() {
+            group.first = Some(key.clone());
+        }
+        group.last = Some(key);
+        group.rows.push(row);
+    }
+    if !group.rows.is_empty() {
+        groups.push(group);
+    }
+    groups
+}
+
+/// One coerced value in `COPY`'s text format, as its bound value would be
+/// written ([`statements::pg_copy_value`]); the common types directly.
+fn copy_cell(value: Value, kind: FieldType, backend: crate::config::Backend, out: &mut Vec<u8>) {
+    use std::io::Write;
+    match (kind, value) {
+        (_, Value::Null) => out.extend_from_slice(b"\\N"),
+        (FieldType::Int, Value::Int(i)) => {
+            let _ = write!(out, "{i}");
+        }
+        (FieldType::Float, Value::Float(f)) if f.is_finite() => {
+            let _ = write!(out, "{f:?}");
+        }
+        (FieldType::Bool, Value::Bool(b)) => out.push(if b { b't' } else { b'f' }),
+        (
+            FieldType::Text | FieldType::Decimal | FieldType::Unknown,
+            Value::Text(s) | Value::Decimal(s),
+        ) => statements::pg_copy_escape(s.as_bytes(), out),
+        (kind, value) => statements::pg_copy_value(&encode::to_sea(value, kind, backend), out),
     }
 }

@@ -426,19 +426,7 @@ pub(super) async fn catch_up(txn: &DatabaseTransaction, pair: &str) -> Result<()
     super::commit::release_keys(txn, pair, &rekeyed)
         .await
         .ctx(what)?;
-    let updates: Vec<LinkUpdate> = changed
-        .into_iter()
-        .map(|r| LinkUpdate {
-            id: Some(r.id),
-            a_key: r.a_key.clone(),
-            b_key: r.b_key.clone(),
-            hash_a: r.hash_a,
-            hash_b: r.hash_b,
-            base: None,
-            disabled: r.disabled,
-            day: r.day,
-        })
-        .collect();
+    let updates: Vec<LinkUpdate> = changed.into_iter().map(LinkUpdate::from).collect();
     let refs: Vec<&LinkUpdate> = updates.iter().collect();
     super::commit::update_links(txn, pair, &refs, true).await?;
     snapshot::set_behind(txn, pair, false).await?;

@@ -109,6 +109,22 @@ pub struct LinkUpdate {
     pub day: Option<jiff::civil::Date>,
 }
 
+impl From<&LinkRow> for LinkUpdate {
+    /// An update that writes the link as it is and keeps its base record.
+    fn from(r: &LinkRow) -> Self {
+        LinkUpdate {
+            id: Some(r.id),
+            a_key: r.a_key.clone(),
+            b_key: r.b_key.clone(),
+            hash_a: r.hash_a,
+            hash_b: r.hash_b,
+            base: None,
+            disabled: r.disabled,
+            day: r.day,
+        }
+    }
+}
+
 /// The status of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -254,15 +254,7 @@ fn apply(rows: &mut Vec<LinkRow>, delta: Delta) {
         rows.retain(|r| !removed.contains(&r.id));
     }
     let mut changed = delta.rows;
-    // Stable: of two links with one id, the later stays later.
-    changed.sort_by_key(|r| r.id);
-    changed.dedup_by(|later, kept| {
-        let same = later.id == kept.id;
-        if same {
-            std::mem::swap(later, kept);
-        }
-        same
-    });
+    last_per_id(&mut changed, |r| r.id);
     let Some(first) = changed.first() else {
         return;
     };
@@ -272,12 +264,39 @@ fn apply(rows: &mut Vec<LinkRow>, delta: Delta) {
     }
     let old = std::mem::take(rows);
     rows.reserve(old.len() + changed.len());
-    let mut old = old.into_iter().peekable();
-    let mut changed = changed.into_iter().peekable();
+    merge_by_id(
+        old.into_iter(),
+        changed.into_iter(),
+        |r| r.id,
+        |r| rows.push(r),
+    );
+}
+
+/// Sorts by id and keeps the last of each id (the sort is stable).
+fn last_per_id<T>(items: &mut Vec<T>, id: impl Fn(&T) -> i64) {
+    items.sort_by_key(|t| id(t));
+    items.dedup_by(|later, kept| {
+        let same = id(later) == id(kept);
+        if same {
+            std::mem::swap(later, kept);
+        }
+        same
+    });
+}
+
+/// Merges `old` and `changed`, both in id order with one item per id, into
+/// `out` in id order: a changed item replaces the old one of its id.
+fn merge_by_id<T>(
+    old: impl Iterator<Item = T>,
+    changed: impl Iterator<Item = T>,
+    id: impl Fn(&T) -> i64,
+    mut out: impl FnMut(T),
+) {
+    let (mut old, mut changed) = (old.peekable(), changed.peekable());
     loop {
         let next = match (old.peek(), changed.peek()) {
-            (Some(o), Some(c)) if o.id < c.id => old.next(),
-            (Some(o), Some(c)) if o.id == c.id => {
+            (Some(o), Some(c)) if id(o) < id(c) => old.next(),
+            (Some(o), Some(c)) if id(o) == id(c) => {
                 old.next();
                 changed.next()
             }
@@ -285,7 +304,7 @@ fn apply(rows: &mut Vec<LinkRow>, delta: Delta) {
             (Some(_), None) => old.next(),
             (None, None) => break,
         };
-        rows.extend(next);
+        next.into_iter().for_each(&mut out);
     }
 }
 
@@ -430,7 +449,7 @@ pub(crate) fn encode_whole(
 ) -> Result<Parts> {
     let removed: std::collections::HashSet<i64> = removed.iter().copied().collect();
     let mut next_id = first_id;
-    let mut changed: Vec<(i64, usize)> = updates
+    let mut changed: Vec<Source> = updates
         .iter()
         .enumerate()
         .map(|(i, u)| {
@@ -438,37 +457,20 @@ pub(crate) fn encode_whole(
                 next_id += 1;
                 next_id - 1
             });
-            (id, i)
+            Source::Update(id, i)
         })
         .collect();
-    // Stable: of two updates of one link, the later one stays, as in
-    // `apply`.
-    changed.sort_by_key(|&(id, _)| id);
-    changed.dedup_by(|later, kept| {
-        let same = later.0 == kept.0;
-        if same {
-            *kept = *later;
-        }
-        same
-    });
-    let mut links = Vec::with_capacity(base.len() + changed.len());
-    let mut old = (0..base.len())
+    let id = |s: &Source| match *s {
+        Source::Base(i) => base[i].id,
+        Source::Update(id, _) => id,
+    };
+    // Of two updates of one link, the later one stays, as in `apply`.
+    last_per_id(&mut changed, id);
+    let old = (0..base.len())
         .filter(|&i| removed.is_empty() || !removed.contains(&base[i].id))
-        .peekable();
-    let mut new = changed.into_iter().peekable();
-    loop {
-        let next = match (old.peek(), new.peek()) {
-            (Some(&o), Some(&(id, _))) if base[o].id < id => old.next().map(Source::Base),
-            (Some(&o), Some(&(id, _))) if base[o].id == id => {
-                old.next();
-                new.next().map(|(id, i)| Source::Update(id, i))
-            }
-            (_, Some(_)) => new.next().map(|(id, i)| Source::Update(id, i)),
-            (Some(_), None) => old.next().map(Source::Base),
-            (None, None) => break,
-        };
-        links.extend(next);
-    }
+        .map(Source::Base);
+    let mut links = Vec::with_capacity(base.len() + changed.len());
+    merge_by_id(old, changed.into_iter(), id, |s| links.push(s));
     let mut chunks: Vec<Part> = links
         .chunks(LINKS_PER_PART)
         .map(|links| Part {
@@ -638,89 +640,4 @@ pub(crate) fn changed_rows(updates: &[LinkUpdate], first_id: i64) -> Vec<LinkRow
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn row(id: i64, key: &str, hash: u64) -> LinkRow {
-        LinkRow {
-            id,
-            a_key: Some(Key::from(key)),
-            b_key: (id % 3 != 0).then(|| Key::from(format!("{key}-b"))),
-            hash_a: Some(hash),
-            hash_b: (id % 2 == 0).then_some(hash ^ 0xffff),
-            disabled: id % 5 == 0,
-            day: (id % 4 == 0).then(|| jiff::civil::date(2026, 1, 1 + (id % 28) as i8)),
-        }
-    }
-
-    fn update(r: &LinkRow, new: bool) -> LinkUpdate {
-        LinkUpdate {
-            id: (!new).then_some(r.id),
-            a_key: r.a_key.clone(),
-            b_key: r.b_key.clone(),
-            hash_a: r.hash_a,
-            hash_b: r.hash_b,
-            base: None,
-            disabled: r.disabled,
-            day: r.day,
-        }
-    }
-
-    /// A whole snapshot encoded where the links lie decodes to the links a
-    /// delta applied to the base gives: removed ones gone, changed ones
-    /// replaced (the last change of a link wins), new ones numbered and in
-    /// id order, across parts.
-    #[test]
-    fn a_whole_snapshot_holds_the_base_with_the_commit_applied() {
-        let base: Vec<LinkRow> = (1..=250_000)
-            .filter(|i| i % 7 != 0)
-            .map(|i| {
-                row(
-                    i,
-                    &format!("k{i}"),
-                    (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-                )
-            })
-            .collect();
-        let removed: Vec<i64> = (1..=250_000).filter(|i| i % 11 == 0).collect();
-        let mut updates = Vec::new();
-        // Changes of existing links, one of them twice; a change of a link
-        // whose id is a gap in the base; then new links.
-        for i in (2..250_000).step_by(13) {
-            updates.push(update(&row(i, &format!("k{i}"), 42), false));
-        }
-        updates.push(update(&row(26, "twice", 43), false));
-        updates.push(update(&row(14, "gap", 44), false));
-        let first_id = 300_000;
-        for i in 0..60_000 {
-            updates.push(update(&row(0, &format!("new{i}"), i), true));
-        }
-        let parts = encode_whole(&base, &removed, &updates, first_id).unwrap();
-        assert_eq!(parts.len(), 3);
-        let mut got = Vec::new();
-        for (n, data) in &parts {
-            let rows: Vec<LinkRow> = codec::decode("part", data).unwrap();
-            assert_eq!(rows.len(), *n);
-            got.extend(rows);
-        }
-        let mut want = base.clone();
-        apply(
-            &mut want,
-            Delta {
-                removed,
-                rows: changed_rows(&updates, first_id),
-            },
-        );
-        assert!(want.windows(2).all(|w| w[0].id < w[1].id));
-        assert_eq!(want.iter().find(|r| r.id == 26).unwrap().hash_a, Some(43));
-        assert!(want.iter().any(|r| r.id == 14));
-        assert_eq!(got, want);
-        let empty = encode_whole(&[], &[], &[], 1).unwrap();
-        assert_eq!(empty.len(), 1);
-        assert!(
-            codec::decode::<Vec<LinkRow>>("part", &empty[0].1)
-                .unwrap()
-                .is_empty()
-        );
-    }
-}
+mod tests;

@@ -8,13 +8,19 @@
 //! row that exists is rolled back to its savepoint; it and every group
 //! queued after it come back unwritten, in order, for the connector to
 //! upsert. Any other error comes back with the group that met it.
+//!
+//! [`text`] writes a batch of upserts straight into `COPY`'s text format.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use sea_orm::sea_query::Value as SeaValue;
 use sea_orm::sqlx::{self, Executor, Postgres};
-use tandem_core::Key;
+use tandem_core::{Change, FieldType, Key, Value};
+
+use crate::config::Backend;
+use crate::schema::Table;
+use crate::{encode, read, statements};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -147,5 +153,90 @@ async fn copy(tx: &mut PgTx, sql: &str, data: Vec<u8>) -> Result<bool, sqlx::Err
                 .is_some_and(|d| d.code().as_deref() == Some("23505"));
             if exists { Ok(false) } else { Err(e) }
         }
+    }
+}
+
+/// A batch of upserts of the same columns, checked and
+/// written straight into `COPY`'s text format, with its columns and
+/// its first and last keys. `None` when the batch holds anything else
+/// (deletes, records of other columns, a value that does not fit, a
+/// table that stamps or marks rows): it then goes the way of every
+/// batch, which also words any error.
+pub(crate) fn text(
+    table: &Table,
+    backend: Backend,
+    changes: &[Change],
+) -> Option<(Arc<[usize]>, Vec<u8>)> {
+    if table.soft_delete.is_some() || table.cursor.is_some_and(|i| read::is_instant(table, i)) {
+        return None;
+    }
+    let mut slots: Vec<Option<Value>> = vec![None; table.columns.len()];
+    let mut cols: Option<Arc<[usize]>> = None;
+    let mut out = Vec::with_capacity(changes.len() * 64);
+    for change in changes {
+        let Change::Upsert(record) = change else {
+            return None;
+        };
+        let mut parts = record.key.parts();
+        for &i in &table.key {
+            let part = parts.next()?;
+            slots[i] = Some(encode::coerce(Value::Text(part.into()), table.columns[i].kind).ok()?);
+        }
+        if parts.next().is_some() {
+            return None;
+        }
+        for (name, value) in &record.fields {
+            let i = table.column(name)?;
+            if table.key.contains(&i) {
+                continue;
+            }
+            slots[i] = Some(encode::coerce(value.clone(), table.columns[i].kind).ok()?);
+        }
+        let present = || {
+            slots
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| v.as_ref().map(|_| i))
+        };
+        match &cols {
+            Some(c) if c.iter().copied().eq(present()) => {}
+            Some(_) => return None,
+            None => cols = Some(present().collect()),
+        }
+        for (n, (i, slot)) in slots
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, v)| v.is_some())
+            .enumerate()
+        {
+            if n > 0 {
+                out.push(b'\t');
+            }
+            let value = slot.take().expect("a present slot");
+            cell(value, table.columns[i].kind, backend, &mut out);
+        }
+        out.push(b'\n');
+    }
+    Some((cols?, out))
+}
+
+/// One coerced value in `COPY`'s text format, as its bound value would be
+/// written ([`statements::pg_copy_value`]); the common types directly.
+fn cell(value: Value, kind: FieldType, backend: Backend, out: &mut Vec<u8>) {
+    use std::io::Write;
+    match (kind, value) {
+        (_, Value::Null) => out.extend_from_slice(b"\\N"),
+        (FieldType::Int, Value::Int(i)) => {
+            let _ = write!(out, "{i}");
+        }
+        (FieldType::Float, Value::Float(f)) if f.is_finite() => {
+            let _ = write!(out, "{f:?}");
+        }
+        (FieldType::Bool, Value::Bool(b)) => out.push(if b { b't' } else { b'f' }),
+        (
+            FieldType::Text | FieldType::Decimal | FieldType::Unknown,
+            Value::Text(s) | Value::Decimal(s),
+        ) => statements::pg_copy_escape(s.as_bytes(), out),
+        (kind, value) => statements::pg_copy_value(&encode::to_sea(value, kind, backend), out),
     }
 }

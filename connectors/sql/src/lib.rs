@@ -95,6 +95,7 @@ mod db;
 mod ddl;
 mod decode;
 mod encode;
+mod group;
 mod lite;
 mod read;
 mod schema;

@@ -2,7 +2,6 @@
 //! transaction; changes become multi-row upserts and deletes.
 
 use std::collections::HashSet;
-use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -15,8 +14,9 @@ use tandem_core::{
     Value,
 };
 
-use crate::copy::{Copier, PgTx, Segment, Unwritten};
+use crate::copy::{self, Copier, PgTx, Segment, Unwritten};
 use crate::db::DbError;
+use crate::group::{Group, Op, grouped};
 use crate::schema::Table;
 use crate::{CONNECTOR, SqlConnector, ddl, encode, read, schema, statements};
 
@@ -140,19 +140,6 @@ fn stamp() -> jiff::Timestamp {
         now
     };
     jiff::Timestamp::from_microsecond(micros).unwrap_or_else(|_| jiff::Timestamp::now())
-}
-
-/// One change, checked and bound.
-enum Op {
-    Upsert {
-        key: Key,
-        cols: Arc<[usize]>,
-        row: Vec<SeaValue>,
-    },
-    Delete {
-        key: Key,
-        row: Vec<SeaValue>,
-    },
 }
 
 /// An open database transaction. PostgreSQL's is sqlx's own, on a
@@ -366,69 +353,6 @@ impl SqlTransaction {
         Ok(db)
     }
 
-    /// PostgreSQL: a batch of upserts of the same columns, checked and
-    /// written straight into `COPY`'s text format, with its columns and
-    /// its first and last keys. `None` when the batch holds anything else
-    /// (deletes, records of other columns, a value that does not fit, a
-    /// table that stamps or marks rows): it then goes the way of every
-    /// batch, which also words any error.
-    fn copy_text(&self, changes: &[Change]) -> Option<(Arc<[usize]>, Vec<u8>)> {
-        let table = &self.table;
-        if table.soft_delete.is_some() || table.cursor.is_some_and(|i| read::is_instant(table, i)) {
-            return None;
-        }
-        let backend = self.connector.settings().backend;
-        let mut slots: Vec<Option<Value>> = vec![None; table.columns.len()];
-        let mut cols: Option<Arc<[usize]>> = None;
-        let mut out = Vec::with_capacity(changes.len() * 64);
-        for change in changes {
-            let Change::Upsert(record) = change else {
-                return None;
-            };
-            let mut parts = record.key.parts();
-            for &i in &table.key {
-                let part = parts.next()?;
-                slots[i] =
-                    Some(encode::coerce(Value::Text(part.into()), table.columns[i].kind).ok()?);
-            }
-            if parts.next().is_some() {
-                return None;
-            }
-            for (name, value) in &record.fields {
-                let i = table.column(name)?;
-                if table.key.contains(&i) {
-                    continue;
-                }
-                slots[i] = Some(encode::coerce(value.clone(), table.columns[i].kind).ok()?);
-            }
-            let present = || {
-                slots
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, v)| v.as_ref().map(|_| i))
-            };
-            match &cols {
-                Some(c) if c.iter().copied().eq(present()) => {}
-                Some(_) => return None,
-                None => cols = Some(present().collect()),
-            }
-            for (n, (i, slot)) in slots
-                .iter_mut()
-                .enumerate()
-                .filter(|(_, v)| v.is_some())
-                .enumerate()
-            {
-                if n > 0 {
-                    out.push(b'\t');
-                }
-                let value = slot.take().expect("a present slot");
-                copy_cell(value, table.columns[i].kind, backend, &mut out);
-            }
-            out.push(b'\n');
-        }
-        Some((cols?, out))
-    }
-
     /// Sends a batch to the `COPY` task as one group; a batch the task
     /// does not write is upserted.
     async fn copy_batch(
@@ -439,16 +363,6 @@ impl SqlTransaction {
         now: jiff::Timestamp,
     ) -> Result<()> {
         let db = self.begin().await?;
-        if let Some(Tx::Pg(_)) = self.tx
-            && let Some(Tx::Pg(tx)) = self.tx.take()
-        {
-            self.tx = Some(Tx::Copying(Copier::start(tx)));
-        }
-        let Some(Tx::Copying(copier)) = &self.tx else {
-            // Settled before: the transaction upserts.
-            let ops = self.prepare(changes, now)?;
-            return self.execute(ops, now).await;
-        };
         let segment = Segment {
             sql: statements::pg_copy(&self.table, &cols),
             data,
@@ -457,11 +371,31 @@ impl SqlTransaction {
             last: changes.last().map(|c| c.key().clone()),
             rows: Unwritten::Changes(changes),
         };
+        self.send_copy(&db, segment, now).await
+    }
+
+    /// Sends a group to the `COPY` task, started on the transaction if it
+    /// is not running yet. A group the task no longer takes is upserted
+    /// after the ones it returns.
+    async fn send_copy(
+        &mut self,
+        db: &crate::db::Db,
+        segment: Segment,
+        now: jiff::Timestamp,
+    ) -> Result<()> {
+        if let Some(Tx::Pg(_)) = self.tx
+            && let Some(Tx::Pg(tx)) = self.tx.take()
+        {
+            self.tx = Some(Tx::Copying(Copier::start(tx)));
+        }
+        let Some(Tx::Copying(copier)) = &self.tx else {
+            unreachable!("copies go on PostgreSQL's transaction")
+        };
         match copier.send(segment).await {
             Ok(()) => Ok(()),
             Err(segment) => {
-                self.settle(&db, now).await?;
-                self.upsert_unwritten(&db, segment, now).await
+                self.settle(db, now).await?;
+                self.upsert_unwritten(db, segment, now).await
             }
         }
     }
@@ -507,11 +441,6 @@ impl SqlTransaction {
             && self.copy
             && matches!(self.tx, Some(Tx::Pg(_) | Tx::Copying(_)))
         {
-            if let Some(Tx::Pg(_)) = self.tx
-                && let Some(Tx::Pg(tx)) = self.tx.take()
-            {
-                self.tx = Some(Tx::Copying(Copier::start(tx)));
-            }
             let segment = Segment {
                 sql: statements::pg_copy(&self.table, &cols),
                 data: statements::pg_copy_rows(&group.rows),
@@ -520,18 +449,7 @@ impl SqlTransaction {
                 first: group.first,
                 last: group.last,
             };
-            let Some(Tx::Copying(copier)) = &self.tx else {
-                unreachable!("the COPY task was just started")
-            };
-            match copier.send(segment).await {
-                Ok(()) => return Ok(()),
-                // The task stopped copying: this group is upserted after
-                // the ones it returns.
-                Err(segment) => {
-                    self.settle(db, now).await?;
-                    return self.upsert_unwritten(db, segment, now).await;
-                }
-            }
+            return self.send_copy(db, segment, now).await;
         }
         self.settle(db, now).await?;
         self.write(db, group, now).await
@@ -657,19 +575,6 @@ fn write_error(table: &Table, first: &Option<Key>, last: &Option<Key>, e: DbErr)
     DbError(e).context(format!("writing table {}, {keys}", table.name))
 }
 
-/// Rows waiting for one statement.
-#[derive(Default)]
-struct Group {
-    /// The columns of an upsert; `None` for a delete.
-    cols: Option<Arc<[usize]>>,
-    rows: Vec<Vec<SeaValue>>,
-    /// Hashes of the keys (a collision only starts a statement early).
-    keys: HashSet<u64>,
-    params: usize,
-    first: Option<Key>,
-    last: Option<Key>,
-}
-
 #[async_trait]
 impl Transaction for SqlTransaction {
     async fn apply(&mut self, changes: Vec<Change>) -> Result<Vec<Applied>> {
@@ -700,7 +605,8 @@ impl Transaction for SqlTransaction {
         let now = stamp();
         if self.copy
             && self.connector.settings().backend == crate::config::Backend::Postgres
-            && let Some((cols, data)) = self.copy_text(&changes)
+            && let Some((cols, data)) =
+                copy::text(&self.table, self.connector.settings().backend, &changes)
         {
             self.copy_batch(changes, cols, data, now).await?;
             return Ok(applied);
@@ -739,59 +645,5 @@ fn transaction_error(table: &Table, what: &str, e: sea_orm::DbErr) -> Error {
     Error::Transaction {
         connector: CONNECTOR.into(),
         message: format!("table {}: cannot {what}: {e}", table.name),
-    }
-}
-
-/// Splits ops into groups of one statement each: the same columns, within
-/// the bind limit, and no key twice (a key seen twice starts a new group,
-/// so the last change of a key wins).
-fn grouped(ops: Vec<Op>, limit: usize) -> Vec<Group> {
-    let mut groups = Vec::new();
-    let mut group = Group::default();
-    let hasher = std::hash::RandomState::new();
-    for op in ops {
-        let (key, cols, row) = match op {
-            Op::Upsert { key, cols, row } => (key, Some(cols), row),
-            Op::Delete { key, row } => (key, None, row),
-        };
-        let hash = hasher.hash_one(&key);
-        let fits =
-            group.cols == cols && !group.keys.contains(&hash) && group.params + row.len() <= limit;
-        if !fits && !group.rows.is_empty() {
-            groups.push(std::mem::take(&mut group));
-        }
-        group.cols = cols;
-        group.params += row.len();
-        group.keys.insert(hash);
-        if group.first.is_none() {
-            group.first = Some(key.clone());
-        }
-        group.last = Some(key);
-        group.rows.push(row);
-    }
-    if !group.rows.is_empty() {
-        groups.push(group);
-    }
-    groups
-}
-
-/// One coerced value in `COPY`'s text format, as its bound value would be
-/// written ([`statements::pg_copy_value`]); the common types directly.
-fn copy_cell(value: Value, kind: FieldType, backend: crate::config::Backend, out: &mut Vec<u8>) {
-    use std::io::Write;
-    match (kind, value) {
-        (_, Value::Null) => out.extend_from_slice(b"\\N"),
-        (FieldType::Int, Value::Int(i)) => {
-            let _ = write!(out, "{i}");
-        }
-        (FieldType::Float, Value::Float(f)) if f.is_finite() => {
-            let _ = write!(out, "{f:?}");
-        }
-        (FieldType::Bool, Value::Bool(b)) => out.push(if b { b't' } else { b'f' }),
-        (
-            FieldType::Text | FieldType::Decimal | FieldType::Unknown,
-            Value::Text(s) | Value::Decimal(s),
-        ) => statements::pg_copy_escape(s.as_bytes(), out),
-        (kind, value) => statements::pg_copy_value(&encode::to_sea(value, kind, backend), out),
     }
 }

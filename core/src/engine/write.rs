@@ -160,9 +160,10 @@ impl<'a> SideWriter<'a> {
 
     /// Hands what is queued to the target, to apply while the run goes on
     /// reading and deciding. Journals the batch first (see
-    /// [`Self::journal`]), while the batch before it is still applying, then
-    /// waits for that one, so that batches apply in order and one at a time. Returns the keys the target
-    /// assigned to created records of the batches that finished.
+    /// [`Self::journal`]), while the batch before it is still applying,
+    /// then waits for that one, so that batches apply in order and one at a
+    /// time. Returns the keys the target assigned to created records of the
+    /// batches that finished.
     pub(super) async fn flush(&mut self) -> Result<Vec<Assigned>> {
         if self.changes.is_empty() || self.dry_run {
             self.changes.clear();
@@ -311,7 +312,7 @@ impl<'a> SideWriter<'a> {
     }
 
     /// Waits until every batch's journal is written.
-    async fn journaled(&mut self) -> Result<()> {
+    async fn journal_written(&mut self) -> Result<()> {
         match self.appending.take() {
             Some(task) => joined(task).await,
             None => Ok(()),
@@ -327,7 +328,7 @@ impl<'a> SideWriter<'a> {
 
     pub(super) async fn commit(&mut self) -> Result<()> {
         self.settle().await?;
-        self.journaled().await?;
+        self.journal_written().await?;
         match self.tx.take() {
             Some(tx) => tx.commit().await,
             None => Ok(()),
@@ -341,7 +342,7 @@ impl<'a> SideWriter<'a> {
         if let Err(e) = self.settle().await {
             tracing::debug!(error = %e, "the batch being applied failed; rolling back");
         }
-        if let Err(e) = self.journaled().await {
+        if let Err(e) = self.journal_written().await {
             tracing::debug!(error = %e, "writing the journal failed; rolling back");
         }
         match self.tx.take() {

@@ -10,6 +10,9 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code: conflicts are waiting for a person after a sync.
 pub const EXIT_CONFLICTS: u8 = 3;
+/// Exit code: the runs committed, but some records could not be read and
+/// were held unchanged on both sides (run status `partial`).
+pub const EXIT_PARTIAL: u8 = 4;
 
 /// An invalid manifest, a missing secret, an unknown pair: the user fixes
 /// the configuration or the command line. Exits with [`EXIT_USAGE`].

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use super::days::{DayRole, DayScope};
 pub use super::decision::{BaseChange, Category, ConflictNote, Decision, Write};
 use super::index::LinkIndex;
-use super::pair::{Mode, PairConfig};
+use super::pair::{MatchRule, Mode, PairConfig};
 use super::rules::{apply_resolution, one_way, present, stored_hash};
 use crate::merge::three_way;
 use crate::record::{Key, Record};
@@ -58,6 +58,23 @@ pub struct Classifier<'a> {
     counts: RunCounts,
     decisions: Vec<Decision>,
     deletes: [u64; 2],
+    held: Held,
+}
+
+/// What rejected records hold back this run: a record a side could not
+/// read is neither changed nor deleted on the other side, and a side with
+/// an unreadable key says nothing of what is gone.
+#[derive(Default)]
+struct Held {
+    /// Links whose record a side could not read.
+    links: HashSet<u32>,
+    /// Keys per side of unlinked records a side could not read (under the
+    /// key match rule, the other side's record of that key is not copied
+    /// over it).
+    new: [HashSet<Key>; 2],
+    /// Sides that rejected a record without a readable key: no delete is
+    /// inferred from what their read did not return.
+    blind: [bool; 2],
 }
 
 impl<'a> Classifier<'a> {
@@ -95,7 +112,42 @@ impl<'a> Classifier<'a> {
             days: None,
             current_day: None,
             undated: Vec::new(),
+            held: Held::default(),
         }
+    }
+
+    /// Takes in a record `side` could not read (`on_bad_record = "skip"`).
+    /// With its key, its link (or, unlinked, its key) is held: nothing is
+    /// written for it on either side this run. Without a key, the side's
+    /// read is no longer taken as complete, so no delete is inferred from
+    /// it.
+    pub fn rejected(&mut self, side: Side, key: Option<&str>) {
+        let Some(key) = key else {
+            self.held.blind[side as usize] = true;
+            return;
+        };
+        let key = Key::from(key);
+        match self.links.find(side, &key) {
+            Some(i) => {
+                self.held.links.insert(i);
+                if side == self.prefetched_side {
+                    self.p.seen[i as usize] = true;
+                    self.p.changed.remove(&i);
+                    self.p.deleted.remove(&i);
+                } else {
+                    self.s_seen[i as usize] = true;
+                }
+            }
+            None => {
+                self.held.new[side as usize].insert(key);
+            }
+        }
+    }
+
+    /// Whether a side rejected a record whose key could not be read, so
+    /// that no delete was inferred from its read.
+    pub fn blind(&self, side: Side) -> bool {
+        self.held.blind[side as usize]
     }
 
     /// Classifies by day: records of held days only mark them stale, records
@@ -183,7 +235,7 @@ impl<'a> Classifier<'a> {
         match self.links.find(side, &record.key) {
             Some(i) => {
                 self.p.seen[i as usize] = true;
-                if !self.pair.in_filter(&record) {
+                if self.held.links.contains(&i) || !self.pair.in_filter(&record) {
                     return;
                 }
                 let hash = record.content_hash();
@@ -203,7 +255,9 @@ impl<'a> Classifier<'a> {
 
     /// Takes in a delete reported by the prefetched side.
     pub fn prefetched_delete(&mut self, key: &Key) {
-        if let Some(i) = self.links.find(self.prefetched_side, key) {
+        if let Some(i) = self.links.find(self.prefetched_side, key)
+            && !self.held.links.contains(&i)
+        {
             self.p.changed.remove(&i);
             if self.gate(self.prefetched_side, None, Some(i), true, false) {
                 self.p.deleted.insert(i);
@@ -214,7 +268,7 @@ impl<'a> Classifier<'a> {
     /// Ends the prefetched side's read. `snapshot`: the read was full, so a
     /// linked record it did not return is gone.
     pub fn end_prefetch(&mut self, snapshot: bool) {
-        self.p.snapshot = snapshot;
+        self.p.snapshot = snapshot && !self.blind(self.prefetched_side);
         self.p.claimed = vec![false; self.p.new.len()];
         for (i, r) in self.p.new.iter().enumerate() {
             if let Some(m) = self.pair.match_value(r) {
@@ -313,6 +367,7 @@ impl<'a> Classifier<'a> {
 
     /// Ends the streamed side's read and decides every remaining record.
     pub fn finish(&mut self, snapshot: bool) {
+        let snapshot = snapshot && !self.blind(self.streamed_side());
         for i in 0..self.links.len() as u32 {
             if self.decided[i as usize] {
                 continue;
@@ -330,7 +385,10 @@ impl<'a> Classifier<'a> {
         }
         let p_side = self.prefetched_side;
         for j in 0..self.p.new.len() {
-            if self.p.claimed[j] {
+            if self.p.claimed[j]
+                || (self.pair.match_rule == MatchRule::Key
+                    && self.held.new[self.streamed_side() as usize].contains(&self.p.new[j].key))
+            {
                 continue;
             }
             let record = self.p.new[j].clone();
@@ -366,6 +424,10 @@ impl<'a> Classifier<'a> {
 
     fn decide_link(&mut self, i: u32, s_now: Now<'_>) {
         self.decided[i as usize] = true;
+        if self.held.links.contains(&i) {
+            // A side could not read this record: it is held as it is.
+            return;
+        }
         let row = self.links.row(i);
         let mut d = Decision {
             category: Category::Synchronized,
@@ -398,24 +460,7 @@ impl<'a> Classifier<'a> {
         }
         let pending = self.pending.get(&row.id).copied();
         if let Some(id) = pending {
-            // A conflict waiting for a person holds the record until it is
-            // resolved, or until both sides come to hold the same content.
-            let converged = match (a, b) {
-                (Now::Changed(ra, ha), Now::Changed(rb, hb)) if ha == hb || ra.same_content(rb) => {
-                    d.base = BaseChange::Set {
-                        hash_a: ha,
-                        hash_b: hb,
-                        record: ra.clone(),
-                    };
-                    true
-                }
-                _ => false,
-            };
-            if converged {
-                d.closes = Some(id);
-            } else {
-                d.category = Category::Conflict;
-            }
+            self.hold_pending(&mut d, id, a, b);
             return self.push(d);
         }
         match self.mode {
@@ -427,6 +472,53 @@ impl<'a> Classifier<'a> {
             d.closes = pending;
         }
         self.push(d);
+    }
+
+    /// A conflict waiting for a person holds the record on both sides until
+    /// it is resolved, or until both sides come to hold the same content
+    /// (or both delete it), which closes it. Meanwhile the link follows
+    /// each side's current content, so that a side re-read later still
+    /// shows whether the two have met.
+    fn hold_pending(&self, d: &mut Decision, id: i64, a: Now<'_>, b: Now<'_>) {
+        let i = d.link.expect("a pending conflict's record is linked");
+        // The content each side holds now; `None`: deleted.
+        let hash = |now: Now<'_>, side| match now {
+            Now::Changed(_, h) => Some(h),
+            Now::Same(_) => stored_hash(self.links, i, side),
+            Now::Gone => None,
+        };
+        let (ha, hb) = (hash(a, Side::A), hash(b, Side::B));
+        match (ha, hb) {
+            (None, None) => {
+                d.category = Category::Deleted;
+                d.base = BaseChange::Remove;
+                d.closes = Some(id);
+                return;
+            }
+            (Some(x), Some(y)) if x == y && x != 0 => {
+                d.closes = Some(id);
+                d.base = match (present(a), present(b)) {
+                    (Some(r), _) | (None, Some(r)) => BaseChange::Set {
+                        hash_a: x,
+                        hash_b: y,
+                        record: r.clone(),
+                    },
+                    (None, None) => BaseChange::Hashes {
+                        hash_a: ha,
+                        hash_b: hb,
+                    },
+                };
+                return;
+            }
+            _ => {}
+        }
+        d.category = Category::Conflict;
+        if !matches!((a, b), (Now::Same(_), Now::Same(_))) {
+            d.base = BaseChange::Hashes {
+                hash_a: ha,
+                hash_b: hb,
+            };
+        }
     }
 
     fn two_way(&self, d: &mut Decision, a: Now<'_>, b: Now<'_>, pending: Option<i64>) {
@@ -526,6 +618,11 @@ impl<'a> Classifier<'a> {
         match resolution {
             Resolution::Defer if pending.is_some() => {}
             Resolution::Defer => {
+                // Held for a person: the link follows what each side holds.
+                d.base = BaseChange::Hashes {
+                    hash_a: a.map(Record::content_hash),
+                    hash_b: b.map(Record::content_hash),
+                };
                 d.conflict = Some(ConflictNote {
                     conflict,
                     resolution: None,
@@ -560,6 +657,8 @@ impl<'a> Classifier<'a> {
                 };
                 self.paired(a, b);
             }
+            None if self.pair.match_rule == MatchRule::Key
+                && self.held.new[self.prefetched_side as usize].contains(&record.key) => {}
             None => self.unmatched_new(side, record),
         }
     }
@@ -609,7 +708,8 @@ impl<'a> Classifier<'a> {
             Mode::TwoWay | Mode::Full => {
                 self.conflict(&mut d, Some(&a), Some(&b), None, None);
                 if matches!(d.base, BaseChange::Keep) {
-                    // Linked, with no base: it stays a conflict until resolved.
+                    // Left as they are: linked with no base, so the next run
+                    // finds both changed and asks the resolver again.
                     d.base = BaseChange::Set {
                         hash_a: 0,
                         hash_b: 0,

@@ -123,6 +123,15 @@ pub enum BaseChange {
     },
     /// The record is gone on both sides: drop the link.
     Remove,
+    /// The sides now hold content with these hashes (`None`: deleted),
+    /// still in conflict: the base record is kept for the person who
+    /// resolves it.
+    Hashes {
+        /// Content hash of side A.
+        hash_a: Option<u64>,
+        /// Content hash of side B.
+        hash_b: Option<u64>,
+    },
 }
 
 /// A conflict to record: queued for a person, or resolved with the losing

@@ -218,12 +218,22 @@ impl Engine {
         let generation = loaded.generation;
         let links = LinkIndex::new(loaded.rows);
         tracing::debug!(pair = %pair.name, links = links.len(), ms = started.elapsed().as_millis() as u64, "links loaded");
+        // A conflict between two records first paired in the run that
+        // recorded it has no link id: its link is found by key.
         let pending: HashMap<i64, i64> = self
             .store
             .conflicts(&pair.name, true)
             .await?
             .into_iter()
-            .filter_map(|c| c.link_id.map(|l| (l, c.id)))
+            .filter_map(|c| {
+                let by_key = || {
+                    let keys = (&c.conflict.a_key, &c.conflict.b_key);
+                    let a = keys.0.as_ref().and_then(|k| links.find(Side::A, k));
+                    let b = keys.1.as_ref().and_then(|k| links.find(Side::B, k));
+                    a.or(b).map(|i| links.row(i).id)
+                };
+                c.link_id.or_else(by_key).map(|l| (l, c.id))
+            })
             .collect();
         let resolver = pair.resolver;
         let p_side = if mode == Mode::Receive {
@@ -260,6 +270,9 @@ impl Engine {
             while let Some(batch) = stream.next().await {
                 let batch = batch?;
                 live.check_stop().await?;
+                for r in &batch.rejected {
+                    classifier.rejected(p_side, r.key.as_deref());
+                }
                 reject(
                     &mut state.errors,
                     &mut state.counts,
@@ -343,6 +356,9 @@ impl Engine {
                 waited += asked.elapsed();
                 let batch = batch?;
                 live.check_stop().await?;
+                for r in &batch.rejected {
+                    classifier.rejected(s_side, r.key.as_deref());
+                }
                 reject(
                     &mut state.errors,
                     &mut state.counts,
@@ -388,9 +404,13 @@ impl Engine {
         let s_read = match outcome {
             Ok(s) => s,
             Err(e) => {
-                for w in &mut writers {
-                    if let Err(r) = w.rollback().await {
-                        tracing::error!(pair = %pair.name, error = %r, "rolling back failed");
+                for (w, side) in writers.iter_mut().zip([Side::A, Side::B]) {
+                    match w.rollback().await {
+                        // What was rolled back is not counted as written.
+                        Ok(()) => forget_writes(&mut state.counts, side),
+                        Err(r) => {
+                            tracing::error!(pair = %pair.name, error = %r, "rolling back failed")
+                        }
                     }
                 }
                 state.counts = merge_counts(classifier.counts(), &state.counts);
@@ -406,6 +426,19 @@ impl Engine {
                 location: None,
                 message: message.clone(),
             });
+        }
+        for side in [Side::A, Side::B] {
+            if classifier.blind(side) {
+                state.errors.push(RunError {
+                    entity: Some(entity_of(pair, side).to_owned()),
+                    key: None,
+                    location: None,
+                    message: format!(
+                        "side {} rejected a record whose key could not be read, so this run inferred no deletes from its read",
+                        side.as_str().to_uppercase()
+                    ),
+                });
+            }
         }
         live.progress.applied = writers[0].applied + writers[1].applied;
         if let Some(p) = &opts.progress {
@@ -435,13 +468,18 @@ impl Engine {
         // leaves B ahead of the base; the next run sees the same content on
         // both sides and settles it, so nothing is lost or applied twice.
         fault::point("engine.before_commit");
+        // The sides whose writes did not stay, should a commit fail.
         let commit_targets = async {
             if let Err(e) = writers[1].commit().await {
-                let _ = writers[0].rollback().await;
-                return Err(e);
+                let a_back = writers[0].rollback().await.is_ok();
+                let gone = [Some(Side::B), a_back.then_some(Side::A)];
+                return Err((e, gone));
             }
             fault::point("engine.between_commits");
-            writers[0].commit().await
+            writers[0]
+                .commit()
+                .await
+                .map_err(|e| (e, [Some(Side::A), None]))
         };
         // What the store records is worked out while the targets commit
         // (for a first run, a link for every record).
@@ -453,7 +491,12 @@ impl Engine {
         };
         let (committed, (conflicts, closed, updates, removed)) =
             tokio::join!(commit_targets, record);
-        committed?;
+        if let Err((e, gone)) = committed {
+            for side in gone.into_iter().flatten() {
+                forget_writes(&mut state.counts, side);
+            }
+            return Err(e);
+        }
         fault::point("engine.targets_committed");
         tracing::debug!(pair = %pair.name, ms = started.elapsed().as_millis() as u64, "targets committed");
 
@@ -474,6 +517,10 @@ impl Engine {
             generation,
             rows: links.into_rows(),
         };
+        let status = match state.counts.rejected {
+            0 => RunStatus::Completed,
+            _ => RunStatus::Partial,
+        };
         let commit = Commit {
             run_id,
             pair: pair.name.clone(),
@@ -484,7 +531,7 @@ impl Engine {
             cursors,
             conflicts,
             closed_conflicts: closed,
-            status: RunStatus::Completed,
+            status,
             counts: state.counts.clone(),
             errors: state.errors.clone(),
             snapshot: Some(snapshot),
@@ -497,7 +544,7 @@ impl Engine {
             pair,
             mode,
             Some(run_id),
-            RunStatus::Completed,
+            status,
             state,
             pending_after,
             false,
@@ -532,4 +579,21 @@ impl Engine {
             days: Vec::new(),
         }
     }
+}
+
+/// Takes a side's writes out of a run's counts: its target rolled back.
+fn forget_writes(counts: &mut crate::store::RunCounts, side: Side) {
+    let (created, updated, deleted) = match side {
+        Side::A => (
+            &mut counts.created_a,
+            &mut counts.updated_a,
+            &mut counts.deleted_a,
+        ),
+        Side::B => (
+            &mut counts.created_b,
+            &mut counts.updated_b,
+            &mut counts.deleted_b,
+        ),
+    };
+    (*created, *updated, *deleted) = (0, 0, 0);
 }

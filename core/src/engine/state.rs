@@ -26,6 +26,10 @@ pub(super) struct Planned {
 enum PlannedBase {
     Keep,
     Remove,
+    Hashes {
+        hash_a: Option<u64>,
+        hash_b: Option<u64>,
+    },
     Set {
         hash_a: u64,
         hash_b: u64,
@@ -79,6 +83,7 @@ impl RunState {
             let base = match d.base {
                 BaseChange::Keep => PlannedBase::Keep,
                 BaseChange::Remove => PlannedBase::Remove,
+                BaseChange::Hashes { hash_a, hash_b } => PlannedBase::Hashes { hash_a, hash_b },
                 BaseChange::Set {
                     hash_a,
                     hash_b,
@@ -123,8 +128,14 @@ impl RunState {
                 let mut conflict = note.conflict.clone();
                 conflict.a_key = p.a_key.clone();
                 conflict.b_key = p.b_key.clone();
+                // A conflict whose link this run removes (a delete won)
+                // keeps its keys, not the link.
+                let link_id = match p.base {
+                    PlannedBase::Remove => None,
+                    _ => p.link.map(|i| links.row(i).id),
+                };
                 Some(NewConflict {
-                    link_id: p.link.map(|i| links.row(i).id),
+                    link_id,
                     conflict,
                     resolution: note.resolution.clone(),
                     resolved_by: note.resolution.as_ref().map(|_| resolver.name().to_owned()),
@@ -142,6 +153,16 @@ impl RunState {
             match d.base {
                 PlannedBase::Keep => {}
                 PlannedBase::Remove => removed.extend(id),
+                PlannedBase::Hashes { hash_a, hash_b } => updates.push(LinkUpdate {
+                    id,
+                    a_key: d.a_key,
+                    b_key: d.b_key,
+                    hash_a,
+                    hash_b,
+                    base: None,
+                    disabled: false,
+                    day: d.day,
+                }),
                 PlannedBase::Set {
                     hash_a,
                     hash_b,

@@ -133,6 +133,10 @@ pub enum RunStatus {
     Running,
     /// The run finished and its state was committed.
     Completed,
+    /// The run finished and committed, but some records could not be read
+    /// (`on_bad_record = "skip"`): they were held unchanged on both sides
+    /// and are listed in the run's errors. The CLI exits 4.
+    Partial,
     /// The run failed.
     Error,
     /// The run was asked to stop and is rolling back.
@@ -142,19 +146,22 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
-    const ALL: [RunStatus; 5] = [
+    const ALL: [RunStatus; 6] = [
         RunStatus::Running,
         RunStatus::Completed,
+        RunStatus::Partial,
         RunStatus::Error,
         RunStatus::Stopping,
         RunStatus::Stopped,
     ];
 
-    /// The stored name (`running`, `completed`, `error`, `stopping`, `stopped`).
+    /// The stored name (`running`, `completed`, `partial`, `error`,
+    /// `stopping`, `stopped`).
     pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Running => "running",
             RunStatus::Completed => "completed",
+            RunStatus::Partial => "partial",
             RunStatus::Error => "error",
             RunStatus::Stopping => "stopping",
             RunStatus::Stopped => "stopped",
@@ -164,6 +171,12 @@ impl RunStatus {
     /// Parses a stored name.
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether the run finished and committed its state (`completed` or
+    /// `partial`).
+    pub fn committed(self) -> bool {
+        matches!(self, RunStatus::Completed | RunStatus::Partial)
     }
 
     /// Whether the run has not finished yet (`running` or `stopping`).

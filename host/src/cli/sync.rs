@@ -9,12 +9,12 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use jiff::civil::Date;
 use serde::Serialize;
 use tandem_core::engine::{PairConfig, Period, Progress, RunOptions, RunReport, StopSignal};
-use tandem_core::store::DayStatus;
+use tandem_core::store::{DayStatus, RunStatus};
 
 use super::days::{self, Month, parse_day};
 use super::{ModeArg, output};
 use crate::context::Context;
-use crate::error::{EXIT_CONFLICTS, EXIT_FAILED, EXIT_OK, config_error};
+use crate::error::{EXIT_CONFLICTS, EXIT_FAILED, EXIT_OK, EXIT_PARTIAL, config_error};
 
 /// `tandem sync PAIR | --all`.
 #[derive(Debug, Args)]
@@ -130,7 +130,8 @@ pub async fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<u8> {
         }
         let outcome = match result {
             Ok(report) => {
-                let ok = report.errors.is_empty();
+                // A partial run committed; its held records are listed.
+                let ok = report.status.committed();
                 Outcome {
                     pair: name,
                     ok,
@@ -170,8 +171,14 @@ pub async fn sync(ctx: &Context, args: SyncArgs) -> anyhow::Result<u8> {
         .iter()
         .filter_map(|o| o.report.as_ref())
         .any(|r| r.pending_conflicts > 0);
+    let partial = outcomes
+        .iter()
+        .filter_map(|o| o.report.as_ref())
+        .any(|r| r.status == RunStatus::Partial);
     Ok(if failed {
         EXIT_FAILED
+    } else if partial {
+        EXIT_PARTIAL
     } else if waiting {
         EXIT_CONFLICTS
     } else {

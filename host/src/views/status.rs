@@ -8,7 +8,7 @@ use futures::StreamExt as _;
 use jiff::civil::Date;
 use serde::Serialize;
 use tandem_core::engine::{Period, day_of};
-use tandem_core::store::{DayStatus, LedgerRow, RunRow, RunStatus, Side};
+use tandem_core::store::{DayStatus, LedgerRow, RunRow, Side};
 use tandem_core::{Change, ReadRequest};
 
 use super::days::zone_name;
@@ -155,7 +155,7 @@ pub async fn last_sync(ctx: &Context, pair: &str) -> anyhow::Result<Option<jiff:
     let (runs, _) = ctx.store().await?.runs(Some(pair), 1, LOOK_BACK).await?;
     Ok(runs
         .iter()
-        .find(|r| r.status == RunStatus::Completed && !r.dry_run && r.mode != "undo")
+        .find(|r| r.status.committed() && !r.dry_run && r.mode != "undo")
         .and_then(|r| r.ended))
 }
 

@@ -143,7 +143,7 @@ function renderStatus(p) {
     ? (p.poll?.error ? "poll failed" : "not polled yet")
     : pending + (pending === 1 ? " element" : " elements") + " to sync";
   $("#pending-count").title = p.poll?.error || ("polled " + (p.poll ? fmtTime(p.poll.at) : "never"));
-  const last = p.ledger?.last_sync || (p.last_run && p.last_run.status === "completed" ? p.last_run.ended : null);
+  const last = p.ledger?.last_sync || (p.last_run && ["completed", "partial"].includes(p.last_run.status) ? p.last_run.ended : null);
   $("#last-sync").textContent = last ? fmtTime(last) : "never";
   const cov = p.ledger?.covered;
   $("#covered").textContent = cov ? (cov.from === cov.to ? cov.from : cov.from + " – " + cov.to) : "–";
@@ -363,7 +363,7 @@ async function loadHistory() {
   $("#hist-next").disabled = h.page >= h.pages;
   $("#hist-table tbody").replaceChildren(...h.runs.map((r) => el("tr", { dataset: { run: r.id }, onclick: () => showRun(r.id) },
     el("td", {}, String(r.id)),
-    el("td", { class: "status-" + r.status }, r.status === "completed" ? "Completed" : r.status),
+    el("td", { class: "status-" + r.status }, r.status === "completed" ? "Completed" : r.status === "partial" ? "Partial (records held)" : r.status),
     el("td", {}, r.trigger + (r.dry_run ? " (dry)" : "") + (r.mode === "undo" || r.mode === "resolve" ? " · " + r.mode : "")),
     el("td", {}, r.period ? (r.period[0] === r.period[1] ? r.period[0] : r.period[0] + " – " + r.period[1]) : "–"),
     el("td", {}, fmtTime(r.started)),

@@ -379,6 +379,60 @@ fn schedules_are_saved_and_reset() {
     assert_eq!(reset["grid"], json!(["Mon-Fri 08-18"]));
 }
 
+/// The window and a dry run come from one classification: every record in
+/// exactly one category, each header counting what it lists.
+#[test]
+fn the_sync_window_agrees_with_a_dry_run() {
+    let s = sandbox();
+    let d = start(&s);
+    let run = sync(&d, "people", json!({}));
+    assert_eq!(run["status"], "completed", "{run}");
+    // Ann edited differently on both sides, Bob on A only, Cid on B only.
+    s.write(
+        "left.csv",
+        "id,name,city\n1,Ann,Bergen\n2,Bob,Turin\n3,Cid,Lund\n",
+    );
+    s.write(
+        "right.csv",
+        "id,name,city\n1,Ann,Paris\n2,Bob,Rome\n3,Cid,Malmo\n",
+    );
+    let w = admin(&d, "GET", "/api/v1/pairs/people/window", None, 200);
+    let listed = |cat: &str| -> Vec<String> {
+        let c = w["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["category"] == cat)
+            .unwrap_or_else(|| panic!("no category {cat}: {w}"));
+        let records: Vec<String> = c["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["a_key"].as_str().unwrap_or("").to_owned())
+            .collect();
+        assert_eq!(c["count"], records.len(), "{cat}: header and list: {w}");
+        records
+    };
+    assert_eq!(listed("conflict"), ["1"], "{w}");
+    assert_eq!(listed("changed_a"), ["2"], "{w}");
+    assert_eq!(listed("changed_b"), ["3"], "{w}");
+    assert!(listed("synchronized").is_empty(), "{w}");
+    let dry = s
+        .tandem(&["sync", "people", "--dry-run", "--json"], &[])
+        .json();
+    let counts = &dry[0]["report"]["counts"];
+    for cat in [
+        "conflict",
+        "new",
+        "deleted",
+        "synchronized",
+        "changed_a",
+        "changed_b",
+    ] {
+        assert_eq!(counts[cat], w["counts"][cat], "{cat}: {counts} vs {w}");
+    }
+}
+
 #[test]
 fn the_sync_window_of_a_two_way_pair() {
     let s = sandbox();
@@ -398,7 +452,10 @@ fn the_sync_window_of_a_two_way_pair() {
             "deleted",
             "disabled",
             "synchronized",
-            "inactive"
+            "inactive",
+            "changed_a",
+            "changed_b",
+            "merged"
         ]
     );
     assert_eq!(w["categories"][1]["count"], 3, "three new records: {w}");

@@ -59,6 +59,8 @@ pub struct Classifier<'a> {
     decisions: Vec<Decision>,
     deletes: [u64; 2],
     held: Held,
+    /// The records listed per category (`limit`, listed so far).
+    listed: (usize, Vec<super::ListedRecord>),
 }
 
 /// What rejected records hold back this run: a record a side could not
@@ -113,7 +115,19 @@ impl<'a> Classifier<'a> {
             current_day: None,
             undated: Vec::new(),
             held: Held::default(),
+            listed: (0, Vec::new()),
         }
+    }
+
+    /// Lists up to `per_category` records of each category as they are
+    /// decided.
+    pub fn list(&mut self, per_category: usize) {
+        self.listed.0 = per_category;
+    }
+
+    /// The records listed per category.
+    pub fn take_listed(&mut self) -> Vec<super::ListedRecord> {
+        std::mem::take(&mut self.listed.1)
     }
 
     /// Takes in a record `side` could not read (`on_bad_record = "skip"`).
@@ -782,6 +796,25 @@ impl<'a> Classifier<'a> {
                 .or_else(|| d.link.and_then(|i| self.links.row(i).day));
         }
         d.category.bump(&mut self.counts);
+        if self.listed.0 > 0 && d.category.count(&self.counts) <= self.listed.0 as u64 {
+            let key = |k: &Option<Key>| k.as_ref().map(|k| k.0.to_string());
+            let action = [(Side::A, &d.write_a), (Side::B, &d.write_b)]
+                .into_iter()
+                .filter_map(|(side, w)| {
+                    let what = match w.as_ref()? {
+                        Write::Upsert(_) => "upsert",
+                        Write::Delete(_) => "delete",
+                    };
+                    Some(format!("{} {what}", side.as_str()))
+                })
+                .collect::<Vec<_>>();
+            self.listed.1.push(super::ListedRecord {
+                category: d.category,
+                a_key: key(&d.a_key),
+                b_key: key(&d.b_key),
+                action: (!action.is_empty()).then(|| action.join(", ")),
+            });
+        }
         if matches!(d.write_a, Some(Write::Delete(_))) {
             self.deletes[Side::A as usize] += 1;
         }

@@ -104,6 +104,9 @@ pub struct RunOptions {
     /// those already synced). `None` syncs what changed, and marks days
     /// already synced stale instead of changing them.
     pub period: Option<Period>,
+    /// List the records of each category in the report, at most this many
+    /// per category (the sync window); `0` lists none.
+    pub list: usize,
 }
 
 impl RunOptions {
@@ -113,6 +116,12 @@ impl RunOptions {
             trigger: "manual".into(),
             ..Default::default()
         }
+    }
+
+    /// Lists up to `per_category` records of each category in the report.
+    pub fn list(mut self, per_category: usize) -> Self {
+        self.list = per_category;
+        self
     }
 
     /// Sets the mode.
@@ -196,6 +205,24 @@ pub struct RunReport {
     pub period: Option<Period>,
     /// What it did per day.
     pub days: Vec<crate::store::DayDetail>,
+    /// The records of each category, as classified (with
+    /// [`RunOptions::list`]; empty otherwise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<ListedRecord>,
+}
+
+/// One record of a run's classification, for the sync window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ListedRecord {
+    /// Its category.
+    pub category: Category,
+    /// Its key on side A, when it has one there.
+    pub a_key: Option<String>,
+    /// Its key on side B, when it has one there.
+    pub b_key: Option<String>,
+    /// What the run writes for it (`a upsert`, `b delete`), if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
 }
 
 /// How many planned writes a report lists.

@@ -246,6 +246,7 @@ impl Engine {
         if let Some(scope) = scope {
             classifier.set_days(scope);
         }
+        classifier.list(opts.list);
         let (p_end, s_end) = match p_side {
             Side::A => (a, b),
             Side::B => (b, a),
@@ -461,6 +462,7 @@ impl Engine {
             );
             report.period = opts.period;
             report.days = days;
+            report.records = classifier.take_listed();
             return Ok(report);
         }
 
@@ -512,6 +514,7 @@ impl Engine {
         let pending_after = (pending_before
             + conflicts.iter().filter(|c| c.resolution.is_none()).count() as u64)
             .saturating_sub(closed.len() as u64);
+        let listed = classifier.take_listed();
         drop(classifier);
         let snapshot = LinkSet {
             generation,
@@ -551,6 +554,7 @@ impl Engine {
         );
         report.period = opts.period;
         report.days = days;
+        report.records = listed;
         Ok(report)
     }
 
@@ -577,6 +581,7 @@ impl Engine {
             dry_run,
             period: None,
             days: Vec::new(),
+            records: Vec::new(),
         }
     }
 }

@@ -4,20 +4,24 @@
 use anyhow::Context as _;
 use serde::Serialize;
 use tandem_core::engine::{Category, PlannedWrite, RunOptions, RunReport};
-use tandem_core::store::{ConflictRow, LinkRow, RunCounts, Side};
+use tandem_core::store::{ConflictRow, LinkRow, RunCounts};
 use tandem_core::{Key, Value};
 
 use crate::context::Context;
 use crate::error::config_error;
 
-/// The six categories of the sync window, in its order.
-pub const WINDOW: [Category; 6] = [
+/// The categories of the sync window, in its order: CleanManager's six,
+/// then the records changed on one side and those merged.
+pub const WINDOW: [Category; 9] = [
     Category::Conflict,
     Category::New,
     Category::Deleted,
     Category::Disabled,
     Category::Synchronized,
     Category::Inactive,
+    Category::ChangedA,
+    Category::ChangedB,
+    Category::Merged,
 ];
 
 /// One field that differs between the sides.
@@ -147,16 +151,15 @@ pub fn planned(report: &RunReport, category: Category) -> CategoryOut {
     }
 }
 
-/// The sync window of a pair: the six categories with their counts and
-/// records. Conflicts and disabled records come from the store, the rest
-/// from a dry run (its planned writes; synchronized records are listed from
-/// the links).
+/// The sync window of a pair: every category with its count and records,
+/// all from one classification (a dry run), so that the window and a dry
+/// run never disagree. A conflict the store holds comes with both versions
+/// as recorded; one the dry run finds new lists its keys.
 #[derive(Serialize)]
 pub struct Window {
     /// The pair.
     pub pair: String,
-    /// Records per category (the dry run's counts; conflicts and disabled
-    /// as the store has them).
+    /// Records per category (the dry run's counts).
     pub counts: RunCounts,
     /// The categories in the window's order.
     pub categories: Vec<WindowCategory>,
@@ -194,90 +197,52 @@ pub const WINDOW_RECORDS: usize = 500;
 /// Builds the sync window of a pair.
 pub async fn window(ctx: &Context, pair: &str) -> anyhow::Result<Window> {
     let conflicts = pending(ctx, pair).await?;
-    let links = ctx.store().await?.load_links(pair).await?;
-    let report = dry_run(ctx, pair).await?;
-    let key = |k: &Option<Key>| k.as_ref().map(|k| k.0.to_string());
-    let mut counts = report.counts.clone();
-    counts.conflict = conflicts.len() as u64;
-    counts.disabled = links.iter().filter(|l| l.disabled).count() as u64;
+    let setup = ctx.pair(pair).await?;
+    let report = ctx
+        .engine()
+        .await?
+        .run(
+            &setup.config,
+            &setup.a,
+            &setup.b,
+            RunOptions::new().dry_run(true).list(WINDOW_RECORDS),
+        )
+        .await
+        .with_context(|| format!("dry run of pair {pair}"))?;
+    let recorded = |a: &Option<String>, b: &Option<String>| {
+        let same = |x: &Option<Key>, y: &Option<String>| matches!((x, y), (Some(x), Some(y)) if x.0 == y.as_str());
+        conflicts
+            .iter()
+            .find(|c| same(&c.conflict.a_key, a) || same(&c.conflict.b_key, b))
+            .map(conflict_out)
+    };
     let categories = WINDOW
         .iter()
         .map(|&category| {
-            let records: Vec<WindowRecord> = match category {
-                Category::Conflict => conflicts
-                    .iter()
-                    .map(|c| WindowRecord {
-                        a_key: key(&c.conflict.a_key),
-                        b_key: key(&c.conflict.b_key),
-                        action: None,
-                        conflict: Some(conflict_out(c)),
-                    })
-                    .collect(),
-                Category::Disabled => links
-                    .iter()
-                    .filter(|l| l.disabled)
-                    .map(|l| WindowRecord {
-                        a_key: key(&l.a_key),
-                        b_key: key(&l.b_key),
-                        action: None,
-                        conflict: None,
-                    })
-                    .collect(),
-                Category::Synchronized => {
-                    let touched: std::collections::HashSet<(&str, Side)> = report
-                        .plan
-                        .iter()
-                        .map(|w| (w.key.as_str(), w.side))
-                        .collect();
-                    links
-                        .iter()
-                        .filter(|l| !l.disabled && l.a_key.is_some() && l.b_key.is_some())
-                        .filter(|l| {
-                            let a = l.a_key.as_ref().map(|k| k.0.as_str()).unwrap_or("");
-                            let b = l.b_key.as_ref().map(|k| k.0.as_str()).unwrap_or("");
-                            !touched.contains(&(a, Side::A)) && !touched.contains(&(b, Side::B))
-                        })
-                        .map(|l| WindowRecord {
-                            a_key: key(&l.a_key),
-                            b_key: key(&l.b_key),
-                            action: None,
-                            conflict: None,
-                        })
-                        .collect()
-                }
-                other => report
-                    .plan
-                    .iter()
-                    .filter(|w| w.category == other)
-                    .map(|w| {
-                        // The key is the one on the side written.
-                        let (a_key, b_key) = match w.side {
-                            Side::A => (Some(w.key.clone()), None),
-                            Side::B => (None, Some(w.key.clone())),
-                        };
-                        WindowRecord {
-                            a_key,
-                            b_key,
-                            action: Some(format!("{} {}", w.side.as_str(), w.action)),
-                            conflict: None,
-                        }
-                    })
-                    .collect(),
-            };
-            let count = match category {
-                Category::Conflict | Category::Disabled => records.len() as u64,
-                other => other.count(&counts),
-            };
+            let records = report
+                .records
+                .iter()
+                .filter(|r| r.category == category)
+                .map(|r| WindowRecord {
+                    a_key: r.a_key.clone(),
+                    b_key: r.b_key.clone(),
+                    action: r.action.clone(),
+                    conflict: match category {
+                        Category::Conflict => recorded(&r.a_key, &r.b_key),
+                        _ => None,
+                    },
+                })
+                .collect();
             WindowCategory {
                 category,
-                count,
-                records: records.into_iter().take(WINDOW_RECORDS).collect(),
+                count: category.count(&report.counts),
+                records,
             }
         })
         .collect();
     Ok(Window {
         pair: pair.to_owned(),
-        counts,
+        counts: report.counts,
         categories,
     })
 }

@@ -420,6 +420,9 @@ const CAT_TITLES = {
   disabled: "Sync disabled",
   synchronized: "Synchronized",
   inactive: "Inactive: not synced until re-activated",
+  changed_a: "Changed in A: goes to B",
+  changed_b: "Changed in B: goes to A",
+  merged: "Merged: different fields changed on each side",
 };
 
 async function loadWindow() {

@@ -45,15 +45,23 @@
 //!
 //! # Salesforce
 //!
-//! A full read is a SOQL query ordered by `SystemModstamp, Id`; the cursor
-//! is the last `(SystemModstamp, Id)` read. An incremental read queries
-//! `queryAll` for rows with `SystemModstamp` at or after the cursor's
-//! second (SOQL has no milliseconds) and skips those at or before the
-//! cursor in `(SystemModstamp, Id)` order, so rows sharing a timestamp are
-//! never skipped; rows with `IsDeleted` are deletes. Before that,
-//! `getDeleted` is asked for the deletes since the last read: when
-//! Salesforce no longer has them all (`earliestDateAvailable` after the
-//! cursor, or deleted ids no longer in the recycle bin), the read is
+//! A full read is a SOQL query ordered by `SystemModstamp, Id`. An
+//! incremental read queries `queryAll` (rows with `IsDeleted` are
+//! deletes) for the rows stamped from a lookback window of 15 minutes
+//! before the newest `SystemModstamp` read, and reports a row of that
+//! window only when its content differs from what was reported for its id
+//! before: Salesforce sets `SystemModstamp` before a transaction commits,
+//! so a change can become visible with a stamp older than a cursor handed
+//! out, and changes of one millisecond share a stamp. The window covers
+//! the 10-minute limit of an Apex transaction, and reaches back further
+//! while `getDeleted`'s `latestDateCovered` is held back by a long-running
+//! transaction; a change that becomes visible later than that after its
+//! stamp may be missed until a full read. The cursor remembers the rows of
+//! its window (at most 10,000; rows beyond are reported again, which the
+//! engine finds unchanged). Before the query, `getDeleted` is asked for
+//! the deletes since the last read: when Salesforce no longer has them all
+//! (`earliestDateAvailable` after the cursor, or deleted ids no longer in
+//! the recycle bin), the read is
 //! [`Error::CursorExpired`](tandem_core::Error::CursorExpired) and the
 //! engine reconciles in full. Writes are buffered until commit and sent as
 //! composite collections of 200 with `allOrNone`: upserts by external id,

@@ -153,10 +153,17 @@ impl SalesforceSim {
     /// Deletes (into the recycle bin) the record whose `ext` is `value`;
     /// `false` when there is none.
     pub fn remove(&self, object: &str, ext: &str, value: &str) -> bool {
+        self.remove_at(object, ext, value, store::now())
+    }
+
+    /// Like [`SalesforceSim::remove`], with the `SystemModstamp` (and
+    /// deletion date) given: a delete whose transaction set its stamp
+    /// earlier than it committed.
+    pub fn remove_at(&self, object: &str, ext: &str, value: &str, at: jiff::Timestamp) -> bool {
         let Some(id) = self.id_of(object, ext, value) else {
             return false;
         };
-        self.org().delete(&id, store::now()).is_ok()
+        self.org().delete(&id, at).is_ok()
     }
 
     fn id_of(&self, object: &str, ext: &str, value: &str) -> Option<String> {

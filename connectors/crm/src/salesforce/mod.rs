@@ -4,6 +4,7 @@
 
 mod read;
 mod soql;
+mod window;
 mod write;
 
 use std::collections::{BTreeMap, HashMap, HashSet};

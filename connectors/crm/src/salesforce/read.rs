@@ -1,19 +1,21 @@
 //! Reading an object: in full ordered by `(SystemModstamp, Id)`, or from a
 //! cursor through `queryAll` (deleted rows included) after checking with
-//! `getDeleted` that Salesforce still knows every delete since.
+//! `getDeleted` that Salesforce still knows every delete since. The cursor
+//! and its lookback window are described in [`super::window`].
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tandem_core::{
     Batch, BatchStream, Change, Cursor, DayCount, Error, ReadRequest, ReadScope, RecordError,
     Result,
 };
 
 use super::soql::{self, Page};
+use super::window::{DELETED, Seen, State};
 use super::{Row, Salesforce, sf_error};
 use crate::entity::{Entity, parse_time};
 use crate::{CONNECTOR, batches, cursor};
@@ -23,16 +25,6 @@ const DELETED_WINDOW_DAYS: i64 = 15;
 
 /// How far back `getUpdated` reaches.
 const UPDATED_WINDOW_DAYS: i64 = 30;
-
-/// Where a read ended.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(super) struct State {
-    /// The last `(SystemModstamp, Id)` read: the next read returns the
-    /// rows after it.
-    after: Option<(jiff::Timestamp, String)>,
-    /// Where the next `getDeleted` starts.
-    deleted_from: jiff::Timestamp,
-}
 
 /// Reads an object; see the crate documentation for how.
 pub(super) async fn read(
@@ -50,14 +42,19 @@ pub(super) async fn read(
             (format!("{q} ORDER BY SystemModstamp,Id"), false, None)
         }
         ReadScope::Since(c) => {
-            let state: State = cursor::decode(&entity.name, cursor_fields.as_deref(), c)?;
-            let deleted_from = check_deletes(sf, &base, &entity, state.deleted_from).await?;
+            let mut state: State = cursor::decode(&entity.name, cursor_fields.as_deref(), c)?;
+            let (deleted_from, covered) =
+                check_deletes(sf, &base, &entity, state.deleted_from).await?;
             let mut q = soql::select(&entity, &wanted, &["IsDeleted"]);
-            if let Some((at, _)) = &state.after {
-                q.push_str(&format!(" WHERE SystemModstamp >= {}", soql::datetime(*at)));
+            if let Some(from) = state.from() {
+                q.push_str(&format!(
+                    " WHERE SystemModstamp >= {}",
+                    soql::datetime(from)
+                ));
             }
             q.push_str(" ORDER BY SystemModstamp,Id");
-            (q, true, Some((state.after, deleted_from)))
+            state.deleted_from = deleted_from;
+            (q, true, Some((state, covered)))
         }
         _ => {
             return Err(Error::config(
@@ -72,16 +69,15 @@ pub(super) async fn read(
         .try_next()
         .await?
         .ok_or_else(|| Error::other(CONNECTOR, "a query returned no page"))?;
-    let (after, deleted_from, floor) = match state {
-        Some((after, deleted_from)) => (after, deleted_from, None),
+    let answered = first.date.unwrap_or_else(jiff::Timestamp::now);
+    let (state, covered) = match state {
+        Some(s) => s,
         // Deletes made from a little before the full read on are checked
-        // by the next read; a full read that finds no rows makes the next
-        // one start from there too (not from the beginning of time).
-        None => {
-            let answered = first.date.unwrap_or_else(jiff::Timestamp::now);
-            let from = answered - jiff::SignedDuration::from_mins(5);
-            (None, from, Some((from, String::new())))
-        }
+        // by the next read.
+        None => (
+            State::full(answered - jiff::SignedDuration::from_mins(5)),
+            None,
+        ),
     };
     let reader = Reader {
         pages,
@@ -89,10 +85,9 @@ pub(super) async fn read(
         entity,
         wanted,
         cursor_fields,
-        skip: after.clone(),
-        after,
-        floor,
-        deleted_from,
+        state: Some(state),
+        answered,
+        covered,
         batch_size: request.batch_size.max(1),
         ready: VecDeque::new(),
         done: false,
@@ -107,13 +102,12 @@ struct Reader {
     entity: Arc<Entity>,
     wanted: Vec<String>,
     cursor_fields: Option<Vec<String>>,
-    /// Rows at or before this position were read before.
-    skip: Option<(jiff::Timestamp, String)>,
-    /// The last position read.
-    after: Option<(jiff::Timestamp, String)>,
-    /// Where the next read starts when this one reads no rows.
-    floor: Option<(jiff::Timestamp, String)>,
-    deleted_from: jiff::Timestamp,
+    /// The cursor being made: the window and the rows reported in it.
+    state: Option<State>,
+    /// Salesforce's clock when it answered the query.
+    answered: jiff::Timestamp,
+    /// `getDeleted`'s `latestDateCovered` at the start of the read.
+    covered: Option<jiff::Timestamp>,
     batch_size: usize,
     ready: VecDeque<Batch>,
     done: bool,
@@ -144,10 +138,8 @@ impl Reader {
                 }
                 None => {
                     self.done = true;
-                    let state = State {
-                        after: self.after.clone().or_else(|| self.floor.clone()),
-                        deleted_from: self.deleted_from,
-                    };
+                    let state = self.state.take().expect("taken once, at the end");
+                    let state = state.next(self.answered, self.covered);
                     let c = cursor::encode(&self.entity.name, self.cursor_fields.as_deref(), state);
                     self.ready.push_back(Batch {
                         cursor: Some(c),
@@ -158,8 +150,9 @@ impl Reader {
         }
     }
 
-    /// The change a row is, or `None` for a row read before (or a deleted
-    /// row without a key, which was never synced).
+    /// The change a row is, or `None` for a row of the window reported
+    /// before with the same content (or a deleted row without a key,
+    /// which was never synced).
     fn change(&mut self, row: Row) -> Option<std::result::Result<Change, RecordError>> {
         let id = row.get("Id").and_then(|v| v.as_str()).map(str::to_owned);
         let stamp = row
@@ -173,25 +166,24 @@ impl Reader {
                 message: "a row without Id or SystemModstamp".into(),
             }));
         };
-        let position = (stamp, id);
-        if self.skip.as_ref().is_some_and(|s| &position <= s) {
-            return None;
-        }
-        if self.after.as_ref().is_none_or(|a| a < &position) {
-            self.after = Some(position);
-        }
+        let state = self.state.as_mut().expect("held until the end");
+        let ms = stamp.as_millisecond();
         if row.get("IsDeleted").and_then(|v| v.as_bool()) == Some(true) {
             let key = self.entity.key_of(&row).ok()?;
-            return Some(Ok(Change::Delete {
-                key,
-                at: Some(stamp),
-            }));
+            return state
+                .report(&id, Seen(ms, DELETED))
+                .then_some(Ok(Change::Delete {
+                    key,
+                    at: Some(stamp),
+                }));
         }
-        Some(
-            self.entity
-                .record(row, Some(&self.wanted))
-                .map(Change::Upsert),
-        )
+        match self.entity.record(row, Some(&self.wanted)) {
+            // A zero hash is a delete's: an empty record counts as one.
+            Ok(r) => state
+                .report(&id, Seen(ms, r.content_hash().max(1)))
+                .then_some(Ok(Change::Upsert(r))),
+            Err(e) => Some(Err(e)),
+        }
     }
 }
 
@@ -216,13 +208,14 @@ fn iso(t: jiff::Timestamp) -> String {
 /// Checks that Salesforce still knows every delete since `from`: not when
 /// `earliestDateAvailable` is after it, nor when a deleted id is no longer
 /// in the recycle bin ([`Error::CursorExpired`]: the engine reads in
-/// full). Returns where the next check starts.
+/// full). Returns where the next check starts, and `latestDateCovered`
+/// (held back while a long-running transaction is under way).
 async fn check_deletes(
     sf: &Salesforce,
     base: &str,
     entity: &Entity,
     from: jiff::Timestamp,
-) -> Result<jiff::Timestamp> {
+) -> Result<(jiff::Timestamp, Option<jiff::Timestamp>)> {
     let now = jiff::Timestamp::now();
     if now.duration_since(from) > jiff::SignedDuration::from_hours(24 * DELETED_WINDOW_DAYS) {
         return Err(cursor::expired(
@@ -285,7 +278,8 @@ async fn check_deletes(
         ));
     }
     let latest = deleted.latest_date_covered.as_deref().and_then(parse_time);
-    Ok(latest.filter(|l| *l > from && *l <= now).unwrap_or(from))
+    let next = latest.filter(|l| *l > from && *l <= now).unwrap_or(from);
+    Ok((next, latest))
 }
 
 #[derive(Deserialize)]

@@ -382,3 +382,26 @@ pub mod settings {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// `pair_locks`: one row per pair that ever started a run, locked by the
+/// transaction that claims the pair for a run (see `runs::lease_run`).
+pub mod pair_locks {
+    use sea_orm::entity::prelude::*;
+
+    /// One pair's lock row.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "pair_locks")]
+    pub struct Model {
+        /// The row's id.
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// The pair.
+        pub pair: String,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

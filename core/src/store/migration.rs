@@ -1,6 +1,11 @@
-//! The store's schema migrations, run by [`StateStore::open`](super::StateStore::open).
+//! The store's schema migrations, run by [`StateStore::open`](super::StateStore::open) one process at a time.
 
-use sea_orm::DbBackend;
+use std::time::Duration;
+
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DbBackend, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
+};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
     big_integer, big_integer_null, big_pk_auto, boolean, string, string_null,
@@ -18,7 +23,81 @@ impl MigratorTrait for Migrator {
             Box::new(M0003Schedules),
             Box::new(M0004LargePairs),
             Box::new(M0005LinkTableBehind),
+            Box::new(M0006PairLocks),
         ]
+    }
+}
+
+/// How long an open waits for another process's migrations.
+const MIGRATION_WAIT: Duration = Duration::from_secs(60);
+
+/// The PostgreSQL advisory lock (and MySQL named lock) that migrations
+/// hold: "tandem-m" in ASCII.
+const MIGRATION_LOCK: i64 = 0x7461_6e64_656d_2d6d;
+
+/// Brings the schema up to date, one process at a time: processes that
+/// open a fresh store at once would otherwise each create the tables, and
+/// all but one fail half-way. Under the lock the pending migrations are
+/// read again, so a process that waited finds them applied.
+///
+/// - SQLite: inside one `BEGIN IMMEDIATE` transaction (the file's single
+///   writer lock, waited for up to the busy timeout); the migrations run
+///   as savepoints and land together.
+/// - PostgreSQL: inside one transaction holding an advisory lock.
+/// - MySQL: DDL commits on its own there, so a connection held apart from
+///   the pool takes a named lock (`GET_LOCK`) around the migrations.
+pub(super) async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    if Migrator::get_pending_migrations_read_only(db)
+        .await?
+        .is_empty()
+    {
+        return Ok(());
+    }
+    let wait = MIGRATION_WAIT.as_secs();
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            let tx = db.begin().await?;
+            tx.execute_unprepared(&format!("SET LOCAL lock_timeout = '{wait}s'"))
+                .await?;
+            tx.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
+                .await?;
+            Migrator::up(&tx, None).await?;
+            tx.commit().await
+        }
+        DbBackend::MySql => {
+            use sea_orm::sqlx;
+            let sqlx_err = |e: sqlx::Error| DbErr::Custom(format!("migration lock: {e}"));
+            let mut holder = db
+                .get_mysql_connection_pool()
+                .acquire()
+                .await
+                .map_err(sqlx_err)?
+                .detach();
+            let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, ?)")
+                .bind(format!("tandem-migrations-{MIGRATION_LOCK}"))
+                .bind(wait as i64)
+                .fetch_one(&mut holder)
+                .await
+                .map_err(sqlx_err)?;
+            if got != Some(1) {
+                return Err(DbErr::Custom(format!(
+                    "another process held the migration lock for {wait} s"
+                )));
+            }
+            let result = Migrator::up(db, None).await;
+            // Closing the session releases its lock.
+            let _ = sqlx::Connection::close(holder).await;
+            result
+        }
+        _ => {
+            let opts = TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            };
+            let tx = db.begin_with_options(opts).await?;
+            Migrator::up(&tx, None).await?;
+            tx.commit().await
+        }
     }
 }
 
@@ -400,6 +479,36 @@ impl MigrationTrait for M0005LinkTableBehind {
                 .to_owned(),
         )
         .await
+    }
+
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+}
+
+/// Adds `pair_locks`, one row per pair: the transaction that starts a run
+/// locks its pair's row, so that two processes never both find the pair
+/// free (see `runs::lease_run`).
+struct M0006PairLocks;
+
+impl MigrationName for M0006PairLocks {
+    fn name(&self) -> &str {
+        "m0006_pair_locks"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for M0006PairLocks {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("pair_locks")
+                .col(big_pk_auto("id"))
+                .col(string("pair"))
+                .take(),
+        )
+        .await?;
+        index(m, "pair_locks", "idx_pair_locks_pair", &["pair"], true).await
     }
 
     fn use_transaction(&self) -> Option<bool> {

@@ -30,14 +30,13 @@ use sea_orm::{
     ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
-use sea_orm_migration::MigratorTrait;
 use tokio::sync::{Mutex, MutexGuard};
 
 pub use model::{
     Commit, ConflictRow, ConflictStatus, DayDetail, DayStatus, JournalEntry, LedgerRow, LinkRow,
     LinkSet, LinkUpdate, NewConflict, RunCounts, RunError, RunRow, RunStatus, Side,
 };
-pub use runs::owner;
+pub use runs::{LEASE, owner, owner_alive};
 pub use schedule::{RunTally, ScheduleRow};
 
 use crate::error::{Error, Result};
@@ -109,7 +108,7 @@ impl StateStore {
                 codec::redact_url(url)
             ))
         })?;
-        migration::Migrator::up(&db, None)
+        migration::migrate(&db)
             .await
             .ctx(|| "running migrations".to_owned())?;
 

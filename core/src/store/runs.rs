@@ -1,16 +1,23 @@
 //! The run history: starting and finishing runs, listing them newest first.
 
-use sea_orm::sea_query::Expr;
+use std::time::Duration;
+
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IsolationLevel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
 };
 
 use super::codec::{self, Context};
-use super::entity::runs;
+use super::entity::{pair_locks, runs};
 use super::{DayDetail, DayStatus, RunCounts, RunError, RunRow, RunStatus, StateStore, not_found};
 use crate::error::{Error, Result};
+
+/// A run of a pair on another host counts as alive while it beat this
+/// recently (a running run beats every 10 s).
+pub const LEASE: Duration = Duration::from_secs(120);
 
 fn run_row(m: runs::Model) -> Result<RunRow> {
     let status = RunStatus::parse(&m.status)
@@ -66,6 +73,47 @@ pub(super) async fn finish(
         return Err(not_found(format!("{}: run {run_id}", what())));
     }
     Ok(())
+}
+
+/// The row of a new run: status `running`, started now, owned by this
+/// process.
+fn new_run(pair: &str, mode: &str, trigger: &str, dry_run: bool) -> Result<runs::ActiveModel> {
+    Ok(runs::ActiveModel {
+        id: NotSet,
+        pair: Set(pair.to_owned()),
+        mode: Set(mode.to_owned()),
+        trigger: Set(trigger.to_owned()),
+        dry_run: Set(dry_run),
+        status: Set(RunStatus::Running.as_str().to_owned()),
+        started: Set(codec::now_ms()),
+        ended: Set(None),
+        counts: Set(codec::to_json("run counts", &RunCounts::default())?),
+        errors: Set("[]".to_owned()),
+        period_from: Set(None),
+        period_to: Set(None),
+        saved_days: Set(0),
+        saved_events: Set(0),
+        days: Set(None),
+        owner: Set(Some(owner())),
+        heartbeat: Set(Some(codec::now_ms())),
+    })
+}
+
+/// Whether the process that owns an unfinished run is alive: on this host,
+/// its process exists; elsewhere, it beat within [`LEASE`].
+pub fn owner_alive(run: &RunRow) -> bool {
+    let Some((host, pid)) = run.owner.as_deref().and_then(|o| o.rsplit_once(':')) else {
+        return false;
+    };
+    let me = owner();
+    let my_host = me.rsplit_once(':').map(|(h, _)| h).unwrap_or_default();
+    if host == my_host {
+        return pid.parse::<u32>().is_ok_and(|p| {
+            p == std::process::id() || std::path::Path::new(&format!("/proc/{p}")).exists()
+        });
+    }
+    run.heartbeat
+        .is_some_and(|t| jiff::Timestamp::now().duration_since(t).unsigned_abs() < LEASE)
 }
 
 /// This process, as a run's owner: `host:pid`.
@@ -154,8 +202,10 @@ impl StateStore {
         Ok(status.and_then(|s| RunStatus::parse(&s)))
     }
 
-    /// Records the start of a run (status `running`, started now) and
-    /// returns its id.
+    /// Records the start of a run (status `running`, started now, owned by
+    /// this process) and returns its id, without looking at the pair's
+    /// other runs. A run that reads or writes the pair's sides starts with
+    /// [`StateStore::lease_run`] instead.
     pub async fn start_run(
         &self,
         pair: &str,
@@ -163,31 +213,131 @@ impl StateStore {
         trigger: &str,
         dry_run: bool,
     ) -> Result<i64> {
-        let row = runs::ActiveModel {
-            id: NotSet,
-            pair: Set(pair.to_owned()),
-            mode: Set(mode.to_owned()),
-            trigger: Set(trigger.to_owned()),
-            dry_run: Set(dry_run),
-            status: Set(RunStatus::Running.as_str().to_owned()),
-            started: Set(codec::now_ms()),
-            ended: Set(None),
-            counts: Set(codec::to_json("run counts", &RunCounts::default())?),
-            errors: Set("[]".to_owned()),
-            period_from: Set(None),
-            period_to: Set(None),
-            saved_days: Set(0),
-            saved_events: Set(0),
-            days: Set(None),
-            owner: Set(Some(owner())),
-            heartbeat: Set(Some(codec::now_ms())),
-        };
+        let row = new_run(pair, mode, trigger, dry_run)?;
         let _turn = self.write_turn().await;
         let res = runs::Entity::insert(row)
             .exec(&self.db)
             .await
             .ctx(|| format!("starting a run of pair {pair:?}"))?;
         Ok(res.last_insert_id)
+    }
+
+    /// Starts a run of `pair` as its one run at a time (its lease), and
+    /// returns its id: like [`StateStore::start_run`], but refuses while
+    /// the pair has another unfinished run.
+    ///
+    /// The check and the insert are one transaction that holds the pair's
+    /// lock, so of two processes (or two connections) that start the pair
+    /// at once exactly one gets a run: SQLite serialises it on its writer
+    /// lock (`BEGIN IMMEDIATE`); PostgreSQL and MySQL lock the pair's row
+    /// of `pair_locks` (`SELECT ... FOR UPDATE`) and read at
+    /// `READ COMMITTED`, so each sees the run the other committed.
+    ///
+    /// Fails with [`Error::Busy`] while another run's owner is alive (see
+    /// [`owner_alive`]), and with a store error when an unfinished run's
+    /// owner is gone and the run is not recovered yet: the engine recovers
+    /// such runs first (see [`StateStore::take_over_run`]).
+    pub async fn lease_run(
+        &self,
+        pair: &str,
+        mode: &str,
+        trigger: &str,
+        dry_run: bool,
+    ) -> Result<i64> {
+        let what = || format!("starting a run of pair {pair:?}");
+        let row = new_run(pair, mode, trigger, dry_run)?;
+        let _turn = self.write_turn().await;
+        let opts = match self.db.get_database_backend() {
+            DbBackend::Sqlite => TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            },
+            _ => TransactionOptions {
+                isolation_level: Some(IsolationLevel::ReadCommitted),
+                ..TransactionOptions::default()
+            },
+        };
+        let tx = self.db.begin_with_options(opts).await.ctx(what)?;
+        let lock = pair_locks::ActiveModel {
+            id: NotSet,
+            pair: Set(pair.to_owned()),
+        };
+        pair_locks::Entity::insert(lock)
+            .on_conflict(
+                OnConflict::column(pair_locks::Column::Pair)
+                    .do_nothing_on([pair_locks::Column::Pair])
+                    .to_owned(),
+            )
+            .exec_without_returning(&tx)
+            .await
+            .ctx(what)?;
+        pair_locks::Entity::find()
+            .filter(pair_locks::Column::Pair.eq(pair))
+            .lock_exclusive()
+            .one(&tx)
+            .await
+            .ctx(what)?;
+        let active = [RunStatus::Running.as_str(), RunStatus::Stopping.as_str()];
+        let unfinished = runs::Entity::find()
+            .filter(runs::Column::Pair.eq(pair))
+            .filter(runs::Column::Status.is_in(active))
+            .order_by_asc(runs::Column::Id)
+            .one(&tx)
+            .await
+            .ctx(what)?;
+        if let Some(m) = unfinished {
+            let run = run_row(m)?;
+            let owner = run.owner.clone().unwrap_or_default();
+            return Err(if owner_alive(&run) {
+                Error::Busy {
+                    pair: pair.to_owned(),
+                    run_id: run.id,
+                    owner,
+                }
+            } else {
+                Error::store(format!(
+                    "{}: run {} was interrupted (its process {owner} is gone) and is not \
+                     recovered yet; the next sync of the pair recovers it",
+                    what(),
+                    run.id
+                ))
+            });
+        }
+        let res = runs::Entity::insert(row).exec(&tx).await.ctx(what)?;
+        tx.commit().await.ctx(what)?;
+        Ok(res.last_insert_id)
+    }
+
+    /// Takes over an unfinished run whose owner is gone, as `run` was read:
+    /// its owner becomes this process, with a fresh heartbeat. Nothing
+    /// changes when the run finished, or its owner or heartbeat changed
+    /// since it was read (another process took it over first, or its owner
+    /// beat after all). Returns whether this process now owns the run.
+    ///
+    /// Recovery calls it before it restores or finishes anything of a dead
+    /// run, so that two processes never recover one run: the loser then
+    /// finds the run owned by a live process.
+    pub async fn take_over_run(&self, run: &RunRow) -> Result<bool> {
+        let active = [RunStatus::Running.as_str(), RunStatus::Stopping.as_str()];
+        let mut update = runs::Entity::update_many()
+            .col_expr(runs::Column::Owner, Expr::value(owner()))
+            .col_expr(runs::Column::Heartbeat, Expr::value(codec::now_ms()))
+            .filter(runs::Column::Id.eq(run.id))
+            .filter(runs::Column::Status.is_in(active));
+        update = match &run.owner {
+            Some(o) => update.filter(runs::Column::Owner.eq(o.as_str())),
+            None => update.filter(runs::Column::Owner.is_null()),
+        };
+        update = match run.heartbeat {
+            Some(t) => update.filter(runs::Column::Heartbeat.eq(t.as_millisecond())),
+            None => update.filter(runs::Column::Heartbeat.is_null()),
+        };
+        let _turn = self.write_turn().await;
+        let res = update
+            .exec(&self.db)
+            .await
+            .ctx(|| format!("taking over run {}", run.id))?;
+        Ok(res.rows_affected > 0)
     }
 
     /// Records the end of a run that changed no state (a failed, stopped or

@@ -215,9 +215,9 @@ impl<W: Write> Rewrite<'_, W> {
                     return Err(bad.to_error(self.settings));
                 }
                 // A duplicate of a key whose change is written goes; other
-                // bad rows stay as they are.
+                // bad rows stay as they are, whatever their key.
                 Err(bad) => match bad.key.as_ref().and_then(|k| self.staged.position(k)) {
-                    Some(i) if self.done[i] => Action::Drop,
+                    Some(i) if bad.duplicate && self.done[i] => Action::Drop,
                     _ => Action::Copy,
                 },
             };

@@ -28,7 +28,7 @@ use xxhash_rust::xxh3::{Xxh3, xxh3_128};
 
 use crate::CONNECTOR;
 use crate::config::Settings;
-use crate::error::io_error;
+use crate::error::{BadRow, io_error};
 
 /// The cursor format's version, first in its bytes.
 const VERSION: u8 = 2;
@@ -270,10 +270,20 @@ pub(crate) enum Seen {
     Again(u64),
 }
 
+/// The hash a rejected row's key has in a cursor: no row's hash (but for a
+/// 2^-64 chance), so that the row is sent once it can be read.
+const HELD: u64 = 0;
+
 /// Follows a read: which rows to send, and the cursor it ends with.
 pub(crate) struct Tracker {
     since: Option<Since>,
     rows: KeyHashes,
+    /// The keys of rejected rows, in the order read, and their hashes.
+    held: Vec<Key>,
+    held_hashes: ByKeyHash<()>,
+    /// Whether a row was rejected, and whether one had no key to read.
+    rejected: bool,
+    keyless: bool,
 }
 
 impl Tracker {
@@ -285,7 +295,14 @@ impl Tracker {
             }
             None => KeyHashes::default(),
         };
-        Tracker { since, rows }
+        Tracker {
+            since,
+            rows,
+            held: Vec::new(),
+            held_hashes: ByKeyHash::default(),
+            rejected: false,
+            keyless: false,
+        }
     }
 
     /// Records a row, already known not to be a duplicate, by its content
@@ -325,28 +342,75 @@ impl Tracker {
         self.rows.push(key, hash);
     }
 
+    /// Records a rejected row. Its key, when it can be read (and no earlier
+    /// row had it), is held: never reported gone, and kept in the next
+    /// cursor with a hash no row has, so that the row is sent once it can
+    /// be read. A row without a key to read could be any key: then no key
+    /// is reported gone, and the keys not read stay in the next cursor as
+    /// they were. Either way the next read parses the file again and
+    /// reports the row again.
+    pub fn rejected(&mut self, bad: &BadRow) {
+        self.rejected = true;
+        match &bad.key {
+            None => self.keyless = true,
+            Some(_) if bad.duplicate => {}
+            Some(key) => {
+                if self.held_hashes.insert(key_hash(key), ()).is_none() {
+                    self.held.push(key.clone());
+                }
+            }
+        }
+    }
+
     /// The keys of the cursor that the file no longer holds (none in a full
-    /// read). Call once, after the last row.
+    /// read, nor when a rejected row had no key). Call once, after the last
+    /// row.
     pub fn gone(&mut self) -> Vec<Key> {
-        let Some(since) = &mut self.since else {
+        let Tracker {
+            since: Some(since),
+            rows,
+            held_hashes,
+            keyless,
+            ..
+        } = self
+        else {
             return Vec::new();
         };
-        let mut gone: Vec<Key> = since
-            .keys
-            .values()
-            .filter(|(_, line)| *line == 0)
-            .map(|(i, _)| Key::new(since.rows.key(*i as usize)))
+        let mut gone = Vec::new();
+        for (hash, (i, line)) in &since.keys {
+            if *line == 0 && !held_hashes.contains_key(hash) {
+                gone.push(*i as usize);
+            }
+        }
+        if *keyless {
+            if !gone.is_empty() {
+                tracing::warn!(
+                    missing = gone.len(),
+                    "a rejected row has no key to read: rows missing from the file are not reported deleted"
+                );
+            }
+            for i in gone {
+                rows.push(&Key::new(since.rows.key(i)), since.rows.hashes[i]);
+            }
+            return Vec::new();
+        }
+        let mut gone: Vec<Key> = gone
+            .into_iter()
+            .map(|i| Key::new(since.rows.key(i)))
             .collect();
         gone.sort();
         gone
     }
 
     /// The cursor for what was read: the file's fingerprint when it was
-    /// not written during the read.
-    pub fn cursor(self, fingerprint: Option<u128>) -> Result<Cursor> {
+    /// not written during the read and no row was rejected.
+    pub fn cursor(mut self, fingerprint: Option<u128>) -> Result<Cursor> {
+        for key in &self.held {
+            self.rows.push(key, HELD);
+        }
         let stored = Stored {
             version: VERSION,
-            fingerprint,
+            fingerprint: fingerprint.filter(|_| !self.rejected),
             rows: self.rows,
         };
         // Sized up front: a million rows make a cursor of tens of MB.

@@ -22,6 +22,9 @@ pub(crate) struct BadRow {
     pub column: Option<String>,
     /// The row's key, when it could be read.
     pub key: Option<Key>,
+    /// Whether the row is well formed, and bad only because an earlier row
+    /// has its key.
+    pub duplicate: bool,
     /// What is wrong.
     pub message: String,
 }

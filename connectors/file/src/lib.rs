@@ -56,6 +56,12 @@
 //! [`Error::BadRecord`](tandem_core::Error::BadRecord) at `path:line` (the
 //! line where the row starts), or with `on_bad_record = "skip"` a
 //! [`RecordError`](tandem_core::RecordError) in the batch's `rejected` list.
+//! A rejected row carries its key whenever its key cells can be read for
+//! certain: in a row with a bad value, and in a CSV row with a field too many
+//! or too few when the key columns lead the row (elsewhere a cell may have
+//! moved). A key cell that is itself invalid UTF-8 gives no key. Read since
+//! a cursor, a rejected row's key is never reported deleted; when a rejected
+//! row has no key, no key is, since the row could hold any of them.
 #![warn(missing_docs)]
 
 mod commit;

@@ -103,6 +103,7 @@ impl Rows {
                 line,
                 column: fault.column,
                 key: Some(key),
+                duplicate: false,
                 message: fault.message,
             }),
         };
@@ -119,10 +120,11 @@ impl Rows {
             line,
             column,
             key,
+            duplicate: false,
             message,
         };
         let outcome = match self.scanner.fields() {
-            Err(fault) => Err(bad(fault.column, None, fault.message)),
+            Err(fault) => Err(bad(fault.column, self.scanner.key(), fault.message)),
             Ok(fields) => match key_of(&self.settings.key, &fields) {
                 Err(column) => Err(bad(
                     Some(column.clone()),
@@ -169,6 +171,7 @@ fn duplicate(line: u64, key: Key, first: u64) -> BadRow {
         column: None,
         message: format!("duplicate key {key} (first on line {first})"),
         key: Some(key),
+        duplicate: true,
     }
 }
 

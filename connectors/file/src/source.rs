@@ -206,6 +206,7 @@ impl Read<'_> {
                     }
                 }
                 Err(bad) if settings.on_bad_record == OnBadRecord::Skip => {
+                    tracker.rejected(&bad);
                     let rejected = bad.to_record_error(settings);
                     tracing::warn!(location = %rejected.location, "skipped row: {}", rejected.message);
                     batch.rejected.push(rejected);

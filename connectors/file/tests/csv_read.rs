@@ -143,12 +143,45 @@ async fn skip_mode_reports_rows_and_goes_on() {
             format!("{p}:6, column id")
         ]
     );
+    let keys: Vec<Option<&str>> = rejected.iter().map(|r| r.key.as_deref()).collect();
     assert_eq!(
-        rejected[1].key.as_deref(),
-        Some("1"),
-        "a duplicate's key is known"
+        keys,
+        [Some("2"), Some("1"), None],
+        "a short row's leading key cell is read, a duplicate's key is known, an empty key is none"
     );
-    assert_eq!(rejected[0].key, None);
+}
+
+#[tokio::test]
+async fn a_rejected_row_carries_the_key_its_key_cells_give() {
+    let dir = Dir::new();
+    let skip = json!({ "on_bad_record": "skip" });
+    let keys = |rejected: &[tandem_core::RecordError]| -> Vec<Option<String>> {
+        rejected.iter().map(|r| r.key.clone()).collect()
+    };
+    // Invalid UTF-8 outside the key, in the key, and a row too long.
+    let path = dir.write(
+        "utf8.csv",
+        b"id,name\n1,caf\xe9\n\xe9t\xe9,x\n2,b,extra\n3,c\n".as_slice(),
+    );
+    let (records, rejected) = read_all(&connector(&path, skip.clone())).await.unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(keys(&rejected), [Some("1".into()), None, Some("2".into())]);
+
+    // A key column after another column: in a row with a field too many or
+    // too few, the key cell may have moved, so there is no key.
+    let path = dir.write(
+        "late.csv",
+        b"name,id\nAnn,1\nBob\nCy,3,x\ncaf\xe9,4\n".as_slice(),
+    );
+    let (_, rejected) = read_all(&connector(&path, skip.clone())).await.unwrap();
+    assert_eq!(keys(&rejected), [None, None, Some("4".into())]);
+
+    // Key columns that lead the row are read from a short row.
+    let path = dir.write("pair.csv", "a,b,name\n1,2,x\n1,3\n4\n");
+    let c = connector(&path, json!({ "key": ["b", "a"], "on_bad_record": "skip" }));
+    let (_, rejected) = read_all(&c).await.unwrap();
+    let composite = tandem_core::Key::composite(&["3", "1"]);
+    assert_eq!(keys(&rejected), [Some(composite.as_str().into()), None]);
 }
 
 #[tokio::test]

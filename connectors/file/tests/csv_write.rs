@@ -233,6 +233,11 @@ async fn bad_rows_fail_the_commit_or_stay_in_skip_mode() {
         "id,name\n1,A\nbroken\n2,B\n",
         "a duplicate of a written key goes, other bad rows stay"
     );
+
+    // A short row keyed 2 is no duplicate: it stays, as the user wrote it.
+    dir.write("p.csv", "id,name\n2,Bob\n2\n");
+    commit(&lenient, vec![person("2", "B")]).await;
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "id,name\n2,B\n2\n");
 }
 
 #[tokio::test]

@@ -132,3 +132,88 @@ async fn since_a_cursor_a_key_twice_names_both_lines() {
         }
     }
 }
+
+/// The keys of a read's rejected rows.
+fn rejected_keys(batches: &[Batch]) -> Vec<Option<String>> {
+    batches
+        .iter()
+        .flat_map(|b| &b.rejected)
+        .map(|r| r.key.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn since_a_cursor_a_rejected_row_with_a_key_is_held_not_gone() {
+    let dir = Dir::new();
+    let path = dir.write("p.csv", "id,name\n1,Ada\n2,Bob\n3,Cy\n");
+    let c = connector(&path, json!({ "on_bad_record": "skip" }));
+    let (_, cursor) = summary(read(&c, None).await);
+
+    // Ada's row in invalid UTF-8, Bob's short a field.
+    dir.write("p.csv", b"id,name\n1,caf\xe9\n2\n3,Cy\n".as_slice());
+    let batches = read(&c, Some(&cursor)).await;
+    assert_eq!(
+        rejected_keys(&batches),
+        [Some("1".into()), Some("2".into())]
+    );
+    let (changes, next) = summary(batches);
+    assert!(
+        changes.is_empty(),
+        "a rejected row is not gone: {changes:?}"
+    );
+    // The file is read again next time, and the rows rejected again.
+    let batches = read(&c, Some(&next)).await;
+    assert_eq!(
+        rejected_keys(&batches),
+        [Some("1".into()), Some("2".into())]
+    );
+    let (changes, next) = summary(batches);
+    assert!(changes.is_empty(), "{changes:?}");
+
+    // Ada's row as it was: sent again, as a held row is once it reads;
+    // Bob's row gone for good: reported gone.
+    dir.write("p.csv", "id,name\n1,Ada\n3,Cy\n");
+    let batches = read(&c, Some(&next)).await;
+    assert!(rejected_keys(&batches).is_empty());
+    let (changes, _) = summary(batches);
+    assert_eq!(changes, ["+1", "-2"]);
+}
+
+#[tokio::test]
+async fn since_a_cursor_a_rejected_row_without_a_key_reports_nothing_gone() {
+    let dir = Dir::new();
+    let path = dir.write("p.csv", "id,name\n1,Ada\n2,Bob\n3,Cy\n");
+    let c = connector(&path, json!({ "on_bad_record": "skip" }));
+    let (_, cursor) = summary(read(&c, None).await);
+
+    // Bob's key unreadable, Cy gone: the bad row could be either.
+    dir.write("p.csv", b"id,name\n1,Ada\n\xe92,Bob\n".as_slice());
+    let batches = read(&c, Some(&cursor)).await;
+    assert_eq!(rejected_keys(&batches), [None]);
+    let (changes, next) = summary(batches);
+    assert!(changes.is_empty(), "nothing is gone for sure: {changes:?}");
+
+    // Once the file reads, what is missing is gone.
+    dir.write("p.csv", "id,name\n1,Ada\n");
+    let (changes, _) = summary(read(&c, Some(&next)).await);
+    assert_eq!(changes, ["-2", "-3"]);
+}
+
+#[tokio::test]
+async fn jsonl_since_a_cursor_a_rejected_line_is_held() {
+    let dir = Dir::new();
+    let path = dir.write(
+        "p.jsonl",
+        "{\"id\":1,\"n\":\"a\"}\n{\"id\":2,\"n\":\"b\"}\n",
+    );
+    let c = connector(&path, json!({ "on_bad_record": "skip" }));
+    let (_, cursor) = summary(read(&c, None).await);
+    dir.write(
+        "p.jsonl",
+        b"{\"id\":1,\"n\":\"a\"}\n{\"id\":2,\"n\":\"\xe9\"}\n".as_slice(),
+    );
+    let batches = read(&c, Some(&cursor)).await;
+    assert_eq!(rejected_keys(&batches), [Some("2".into())]);
+    let (changes, _) = summary(batches);
+    assert!(changes.is_empty(), "{changes:?}");
+}

@@ -83,6 +83,23 @@ async fn bad_lines_name_path_line_and_column() {
 }
 
 #[tokio::test]
+async fn a_rejected_line_carries_the_key_its_key_fields_give() {
+    let dir = Dir::new();
+    // Invalid UTF-8 outside the key, in the key, in a line that is not
+    // JSON, and a valid line that is not JSON.
+    let path = dir.write(
+        "u.jsonl",
+        b"{\"id\":\"1\",\"n\":\"caf\xe9\"}\n{\"id\":\"\xe9\",\"n\":\"x\"}\n{\"id\":3,\"n\":\"\xe9\"\n{\"id\":4,\n{\"id\":5}\n"
+            .as_slice(),
+    );
+    let c = connector(&path, json!({ "on_bad_record": "skip" }));
+    let (records, rejected) = read_all(&c).await.unwrap();
+    assert_eq!(records.len(), 1);
+    let keys: Vec<Option<&str>> = rejected.iter().map(|r| r.key.as_deref()).collect();
+    assert_eq!(keys, [Some("1"), None, None, None]);
+}
+
+#[tokio::test]
 async fn commit_rewrites_only_changed_lines() {
     let dir = Dir::new();
     let original = "{ \"id\": \"1\",   \"n\": 1 }\n\

@@ -32,6 +32,12 @@ impl Default for Fields {
 }
 
 impl Fields {
+    /// The `i`th field's bytes.
+    fn get(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start..self.ends[i]]
+    }
+
     fn iter(&self) -> impl Iterator<Item = &[u8]> {
         let mut start = 0;
         self.ends[..self.len].iter().map(move |&end| {
@@ -280,21 +286,11 @@ impl Scanner for CsvScanner {
         if fields.len != self.columns.len() || self.key_at.is_empty() {
             return None;
         }
-        let field = |i: usize| {
-            let start = if i == 0 { 0 } else { fields.ends[i - 1] };
-            &fields.bytes[start..fields.ends[i]]
-        };
         // A row `convert` would reject is left to it.
-        if (0..fields.len).any(|i| std::str::from_utf8(field(i)).is_err()) {
+        if (0..fields.len).any(|i| std::str::from_utf8(fields.get(i)).is_err()) {
             return None;
         }
-        let mut parts = Vec::with_capacity(self.key_at.len());
-        for &i in &self.key_at {
-            match std::str::from_utf8(field(i)) {
-                Ok(text) if !text.is_empty() => parts.push(text),
-                _ => return None,
-            }
-        }
+        let key = self.key_cells()?;
         // The fields' bytes and where each ends: "ab","" and "a","b" differ.
         let used = fields.ends[fields.len - 1];
         let mut hasher = Xxh3::new();
@@ -302,7 +298,39 @@ impl Scanner for CsvScanner {
         for &end in &fields.ends[..fields.len] {
             hasher.update(&(end as u32).to_le_bytes());
         }
-        Some((Key::composite(&parts), hasher.digest()))
+        Some((key, hasher.digest()))
+    }
+
+    fn key(&self) -> Option<Key> {
+        // A row with a field too many or too few may have its cells shifted
+        // from where one was added or lost: only key columns that lead the
+        // row (before any other column) are where the header says.
+        let ragged = self.fields.len != self.columns.len();
+        if ragged && self.key_at.iter().any(|&i| i >= self.key_at.len()) {
+            return None;
+        }
+        self.key_cells()
+    }
+}
+
+impl CsvScanner {
+    /// The key from the key cells of the record just read, when each is
+    /// there, valid UTF-8 and not empty.
+    fn key_cells(&self) -> Option<Key> {
+        if self.key_at.is_empty() {
+            return None;
+        }
+        let mut parts = Vec::with_capacity(self.key_at.len());
+        for &i in &self.key_at {
+            if i >= self.fields.len {
+                return None;
+            }
+            match std::str::from_utf8(self.fields.get(i)) {
+                Ok(text) if !text.is_empty() => parts.push(text),
+                _ => return None,
+            }
+        }
+        Some(Key::composite(&parts))
     }
 }
 

@@ -6,11 +6,12 @@ use std::io::{BufRead, BufReader};
 
 use serde::Deserialize;
 use serde::de::{MapAccess, Visitor};
-use tandem_core::{Name, Result, Value};
+use tandem_core::{Key, Name, Result, Value};
 
 use super::{Fault, Scanner};
 use crate::config::Settings;
 use crate::error::io_error;
+use crate::rows::key_of;
 
 /// Reads JSON Lines, skipping blank lines.
 pub(crate) struct JsonlScanner {
@@ -79,6 +80,18 @@ impl Scanner for JsonlScanner {
 
     fn fields(&self) -> std::result::Result<Vec<(Name, Value)>, Fault> {
         parse(&self.buf)
+    }
+
+    /// A line that is valid UTF-8 and still not a record has no key to
+    /// trust; one that is a JSON object once its invalid bytes are replaced
+    /// has the key of its key fields, unless a replacement is in the key.
+    fn key(&self) -> Option<Key> {
+        let std::borrow::Cow::Owned(text) = String::from_utf8_lossy(&self.buf) else {
+            return None;
+        };
+        let fields = parse(text.as_bytes()).ok()?;
+        let key = key_of(&self.settings.key, &fields).ok()?;
+        (!key.as_str().contains(char::REPLACEMENT_CHARACTER)).then_some(key)
     }
 }
 

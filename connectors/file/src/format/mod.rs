@@ -63,6 +63,12 @@ pub(crate) trait Scanner: Send {
     fn quick(&self) -> Option<(Key, u64)> {
         None
     }
+
+    /// The key of the row [`Scanner::advance`] read when its fields cannot
+    /// be converted, read from the key cells alone; `None` when a key cell
+    /// cannot be read for certain (missing, empty, itself invalid UTF-8, or
+    /// possibly shifted in a CSV row with the wrong number of fields).
+    fn key(&self) -> Option<Key>;
 }
 
 /// Opens a scanner on a file; reads the header of a CSV file.

@@ -331,3 +331,39 @@ async fn a_failed_run_counts_only_what_stayed_written() {
     assert_eq!(run.status, RunStatus::Error);
     assert_eq!(run.counts.created_b, 0, "{:?}", run.counts);
 }
+
+/// Issue: a send pair whose target entity was dropped reported
+/// "synchronized", and later recreated it holding only the changed rows.
+#[tokio::test]
+async fn a_send_target_that_lost_its_records_fails_or_is_reloaded() {
+    let w = world(Mode::Send, ResolverKind::AWins).await;
+    for i in 0..20 {
+        w.a.put("people", person(&format!("k{i:02}"), "n", "x"));
+    }
+    w.run().await.unwrap();
+    assert_eq!(w.keys(&w.b).len(), 20);
+    for k in w.keys(&w.b) {
+        w.b.remove("people", &k);
+    }
+    let err = w.run().await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no longer holds the records synced to it"),
+        "{err}"
+    );
+    // A change on A does not slip a few records into the emptied target.
+    w.a.put("people", person("k03", "changed", "x"));
+    assert!(w.run().await.is_err());
+    assert!(w.keys(&w.b).is_empty());
+    // With force, every record of A is sent again.
+    let r = w
+        .engine
+        .run(&w.pair, &w.ea, &w.eb, RunOptions::new().force(true))
+        .await
+        .unwrap();
+    assert_eq!(w.keys(&w.b).len(), 20, "{:?}", r.counts);
+    let k03 = w.b.get("people", "k03").unwrap();
+    assert_eq!(k03.get("name"), Some(&Value::from("changed")));
+    let again = w.run().await.unwrap();
+    assert_eq!(again.counts.updated_b + again.counts.created_b, 0);
+}

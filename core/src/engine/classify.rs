@@ -478,7 +478,9 @@ impl<'a> Classifier<'a> {
             return self.push(d);
         }
         match self.mode {
-            Mode::Send => one_way(&mut d, a, b, Side::A, false),
+            // A forced send restores what B changed or lost, where B was
+            // read (a reload of a B that lost its records).
+            Mode::Send => one_way(&mut d, a, b, Side::A, self.force),
             Mode::Receive => one_way(&mut d, b, a, Side::B, self.force),
             Mode::TwoWay | Mode::Full => self.two_way(&mut d, a, b, pending),
         }

@@ -81,6 +81,55 @@ impl Engine {
         Ok((read_ahead(stream, end.name.clone()), fell_back))
     }
 
+    /// For a run that does not read side B (a send matched by key): whether
+    /// B's entity still holds what was synced to it. A few linked records
+    /// are fetched (the first, middle and last); when none is there, or
+    /// the entity is gone, B was dropped or emptied behind the pair's back
+    /// and the run must not report it synchronized. `None` when it holds
+    /// them, else what is wrong.
+    pub(super) async fn target_gone(
+        &self,
+        pair: &PairConfig,
+        b: &Endpoint,
+        links: &LinkIndex,
+    ) -> Result<Option<String>> {
+        let Some(target) = &b.target else {
+            return Ok(None);
+        };
+        let linked: Vec<&crate::record::Key> = links
+            .rows()
+            .iter()
+            .filter(|r| !r.disabled && r.a_key.is_some())
+            .filter_map(|r| r.b_key.as_ref())
+            .collect();
+        if linked.is_empty() {
+            return Ok(None);
+        }
+        let mut sample = vec![linked[0].clone()];
+        for k in [linked[linked.len() / 2], linked[linked.len() - 1]] {
+            if !sample.contains(k) {
+                sample.push(k.clone());
+            }
+        }
+        let what = format!("entity {} on endpoint {} (side B)", pair.b_entity, b.name);
+        match target.fetch(&pair.b_entity, &sample).await {
+            Ok(found) if !found.is_empty() => Ok(None),
+            Ok(_) => Ok(Some(format!(
+                "{what} no longer holds the records synced to it ({} linked; none of {} found)",
+                linked.len(),
+                sample
+                    .iter()
+                    .map(|k| k.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+            Err(e) => Ok(Some(format!(
+                "{what} could not be checked for the {} records synced to it: {e}",
+                linked.len()
+            ))),
+        }
+    }
+
     pub(super) fn guard(
         &self,
         pair: &PairConfig,

@@ -15,6 +15,7 @@ use super::{Endpoint, Engine, MatchRule, Mode, PairConfig, Progress, RunOptions,
 use crate::error::{Error, Result};
 use crate::fault;
 use crate::record::Change;
+use crate::source::BatchStream;
 use crate::store::{Commit, DayDetail, DayStatus, LinkSet, RunError, RunStatus, Side};
 
 /// How often a running run tells the store its process is alive.
@@ -147,7 +148,7 @@ impl Engine {
             true => None,
             false => Some(
                 self.store
-                    .start_run(&pair.name, mode.as_str(), trigger, false)
+                    .lease_run(&pair.name, mode.as_str(), trigger, false)
                     .await?,
             ),
         };
@@ -260,13 +261,38 @@ impl Engine {
             beat: Instant::now(),
         };
 
-        // Read the prefetched side (not needed for a send matched by key).
-        let read_p = !(mode == Mode::Send && pair.match_rule == MatchRule::Key);
+        // Read the prefetched side (not needed for a send matched by key,
+        // unless B lost what was synced to it: then, with force, B is read
+        // in full and what it lacks is sent again).
+        let mut read_p = !(mode == Mode::Send && pair.match_rule == MatchRule::Key);
+        let mut reload = false;
+        if !read_p && links.count(Side::B) > 0 {
+            if let Some(problem) = self.target_gone(pair, b, &links).await? {
+                if !opts.force {
+                    return Err(Error::Guard {
+                        pair: pair.name.clone(),
+                        message: format!(
+                            "{problem}; `tandem sync {} --force` sends every record of A again",
+                            pair.name
+                        ),
+                    });
+                }
+                tracing::warn!(pair = %pair.name, "{problem}; reloading side B");
+                (read_p, reload) = (true, true);
+            }
+        }
         let p_read = if read_p {
             let (scope, snapshot) = self
-                .scope(pair, p_side, p_end, mode, false, opts.period)
+                .scope(pair, p_side, p_end, mode, reload, opts.period)
                 .await?;
-            let (mut stream, fell_back) = self.open(pair, p_side, p_end, scope).await?;
+            let (mut stream, fell_back) = match self.open(pair, p_side, p_end, scope).await {
+                // A reload into an entity that is gone: the target creates
+                // it, or its writes fail.
+                Err(Error::NotFound { .. }) if reload => {
+                    (Box::pin(futures::stream::empty()) as BatchStream, false)
+                }
+                other => other?,
+            };
             let mut cursor = None;
             while let Some(batch) = stream.next().await {
                 let batch = batch?;
@@ -341,7 +367,7 @@ impl Engine {
                     s_side,
                     s_end,
                     mode,
-                    mode == Mode::Receive,
+                    mode == Mode::Receive || reload,
                     opts.period,
                 )
                 .await?;

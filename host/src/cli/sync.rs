@@ -31,7 +31,9 @@ pub struct SyncArgs {
     /// Plan only: print what would be written and change nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Override the guards (max_delete, an empty side, unsent local changes).
+    /// Override the guards (max_delete, an empty side, unsent local changes,
+    /// a send target that lost what was synced to it); a forced send also
+    /// restores on B what B changed or lost, where B is read.
     #[arg(long)]
     force: bool,
     /// Print the reports as JSON on stdout.

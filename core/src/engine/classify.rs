@@ -79,6 +79,20 @@ struct Held {
     blind: [bool; 2],
 }
 
+impl Held {
+    /// Whether a link is held (no hashing while nothing is).
+    fn has(&self, i: u32) -> bool {
+        !self.links.is_empty() && self.links.contains(&i)
+    }
+
+    /// Whether `side` could not read an unlinked record that the key match
+    /// rule pairs with `key`.
+    fn new_on(&self, side: Side, pair: &PairConfig, key: &Key) -> bool {
+        let held = &self.new[side as usize];
+        !held.is_empty() && pair.match_rule == MatchRule::Key && held.contains(key)
+    }
+}
+
 impl<'a> Classifier<'a> {
     /// A classifier for one run. `prefetched_side` is read first.
     /// `pending` maps link ids to their pending conflict ids.
@@ -249,7 +263,7 @@ impl<'a> Classifier<'a> {
         match self.links.find(side, &record.key) {
             Some(i) => {
                 self.p.seen[i as usize] = true;
-                if self.held.links.contains(&i) || !self.pair.in_filter(&record) {
+                if self.held.has(i) || !self.pair.in_filter(&record) {
                     return;
                 }
                 let hash = record.content_hash();
@@ -270,7 +284,7 @@ impl<'a> Classifier<'a> {
     /// Takes in a delete reported by the prefetched side.
     pub fn prefetched_delete(&mut self, key: &Key) {
         if let Some(i) = self.links.find(self.prefetched_side, key)
-            && !self.held.links.contains(&i)
+            && !self.held.has(i)
         {
             self.p.changed.remove(&i);
             if self.gate(self.prefetched_side, None, Some(i), true, false) {
@@ -400,8 +414,9 @@ impl<'a> Classifier<'a> {
         let p_side = self.prefetched_side;
         for j in 0..self.p.new.len() {
             if self.p.claimed[j]
-                || (self.pair.match_rule == MatchRule::Key
-                    && self.held.new[self.streamed_side() as usize].contains(&self.p.new[j].key))
+                || self
+                    .held
+                    .new_on(self.streamed_side(), self.pair, &self.p.new[j].key)
             {
                 continue;
             }
@@ -438,7 +453,7 @@ impl<'a> Classifier<'a> {
 
     fn decide_link(&mut self, i: u32, s_now: Now<'_>) {
         self.decided[i as usize] = true;
-        if self.held.links.contains(&i) {
+        if self.held.has(i) {
             // A side could not read this record: it is held as it is.
             return;
         }
@@ -673,8 +688,9 @@ impl<'a> Classifier<'a> {
                 };
                 self.paired(a, b);
             }
-            None if self.pair.match_rule == MatchRule::Key
-                && self.held.new[self.prefetched_side as usize].contains(&record.key) => {}
+            None if self
+                .held
+                .new_on(self.prefetched_side, self.pair, &record.key) => {}
             None => self.unmatched_new(side, record),
         }
     }

@@ -15,6 +15,30 @@
 //! converted, so that an unchanged row is never converted; a JSON Lines
 //! row's hash is of its record as sent. Either way another field subset or
 //! another format sends more rows, never fewer.
+//!
+//! # What a read since a cursor guarantees
+//!
+//! It reports the difference between the file as the cursor's read saw it
+//! and the file now: every key whose row is new or changed, at its content
+//! now, and every key that is gone. There is no window: the file is read
+//! whole, and a read that the file changed under (another length or time
+//! at its end than at its start) leaves no fingerprint, so the next read
+//! parses it again.
+//!
+//! A difference of two states is not a log of changes: a row added and
+//! removed again since the read, or changed and changed back, shows no
+//! difference. For the edits of others that is exact, as the net change
+//! is what the file holds. For rows the engine itself writes after the
+//! read it is not: a user's delete of such a row, or an edit back to what
+//! the read saw, looks like nothing happened. The cursor to keep across
+//! such writes is [`Since::written`]'s (through
+//! [`FileConnector::cursor_after_write`](crate::FileConnector::cursor_after_write)),
+//! which holds the written keys so that the next read reports whatever they
+//! hold then.
+//!
+//! A rejected row's key (see [`Tracker::rejected`]) is held too: never
+//! reported gone, and sent once its row reads. A read that rejected a row
+//! keeps no fingerprint, so the next read reports the row again.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -223,6 +247,36 @@ impl Since {
         })
     }
 
+    /// The cursor after `written` keys were written to the file (see
+    /// [`FileConnector::cursor_after_write`](crate::FileConnector::cursor_after_write)):
+    /// each held, every other key as it was, and no fingerprint.
+    pub fn written(self, written: &[Key]) -> Result<Cursor> {
+        let mut marked = ByKeyHash::with_capacity_and_hasher(written.len(), Default::default());
+        for key in written {
+            marked.insert(key_hash(key), ());
+        }
+        let mut rows = KeyHashes::with_capacity(self.len() + written.len(), self.rows.text.len());
+        for i in 0..self.len() {
+            let key = self.rows.key(i);
+            let hash = xxh3_128(key.as_bytes());
+            // A key held twice counts where the map has it, as in a read.
+            if self
+                .keys
+                .get(&hash)
+                .is_some_and(|&(at, _)| at as usize == i)
+                && !marked.contains_key(&hash)
+            {
+                rows.push(&Key::new(key), self.rows.hashes[i]);
+            }
+        }
+        for key in written {
+            if marked.remove(&key_hash(key)).is_some() {
+                rows.push(key, HELD);
+            }
+        }
+        encode(None, rows)
+    }
+
     /// Whether the file is byte for byte what the cursor saw.
     pub fn same_file(&self, fp: Option<&Fingerprint>) -> bool {
         matches!((self.fingerprint, fp), (Some(a), Some(b)) if a == b.hash)
@@ -408,15 +462,20 @@ impl Tracker {
         for key in &self.held {
             self.rows.push(key, HELD);
         }
-        let stored = Stored {
-            version: VERSION,
-            fingerprint: fingerprint.filter(|_| !self.rejected),
-            rows: self.rows,
-        };
-        // Sized up front: a million rows make a cursor of tens of MB.
-        let size = stored.rows.text.len() + stored.rows.len() * 15 + 64;
-        postcard::to_extend(&stored, Vec::with_capacity(size))
-            .map(Cursor)
-            .map_err(|e| Error::other(CONNECTOR, format!("encoding the cursor: {e}")))
+        encode(fingerprint.filter(|_| !self.rejected), self.rows)
     }
+}
+
+/// A cursor of a fingerprint and the keys' row hashes.
+fn encode(fingerprint: Option<u128>, rows: KeyHashes) -> Result<Cursor> {
+    let stored = Stored {
+        version: VERSION,
+        fingerprint,
+        rows,
+    };
+    // Sized up front: a million rows make a cursor of tens of MB.
+    let size = stored.rows.text.len() + stored.rows.len() * 15 + 64;
+    postcard::to_extend(&stored, Vec::with_capacity(size))
+        .map(Cursor)
+        .map_err(|e| Error::other(CONNECTOR, format!("encoding the cursor: {e}")))
 }

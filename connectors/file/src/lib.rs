@@ -116,6 +116,24 @@ impl FileConnector {
         &self.settings.entity
     }
 
+    /// The cursor to read from next, after a read that returned `cursor`
+    /// and a commit that then wrote the rows of `written` (upserted or
+    /// deleted). The next read sends each of those rows whatever it holds,
+    /// or reports it gone, so that a later edit of a written row is seen
+    /// even when it puts back what `cursor` saw: a row written after the
+    /// read and then deleted, a value written and then edited back, a row
+    /// deleted and then put back. A cursor this connector did not write is
+    /// [`Error::CursorExpired`].
+    pub fn cursor_after_write(
+        &self,
+        entity: &str,
+        cursor: &tandem_core::Cursor,
+        written: &[tandem_core::Key],
+    ) -> Result<tandem_core::Cursor> {
+        self.check_entity(entity)?;
+        cursor::Since::decode(&self.settings, cursor)?.written(written)
+    }
+
     fn check_entity(&self, entity: &str) -> Result<()> {
         if entity == self.settings.entity {
             Ok(())

@@ -7,7 +7,7 @@ use common::{Dir, connector};
 use futures::TryStreamExt;
 use serde_json::json;
 use tandem_connector_file::FileConnector;
-use tandem_core::{Batch, Change, Cursor, Error, ReadRequest, Source};
+use tandem_core::{Batch, Change, Cursor, Error, Key, ReadRequest, Record, Source};
 
 /// Every batch of a read since `cursor` (or a full read).
 async fn read(c: &FileConnector, cursor: Option<&Cursor>) -> Vec<Batch> {
@@ -216,4 +216,38 @@ async fn jsonl_since_a_cursor_a_rejected_line_is_held() {
     assert_eq!(rejected_keys(&batches), [Some("2".into())]);
     let (changes, _) = summary(batches);
     assert!(changes.is_empty(), "{changes:?}");
+}
+
+#[tokio::test]
+async fn a_cursor_after_a_write_sees_written_rows_put_back() {
+    let dir = Dir::new();
+    let path = dir.write("p.csv", "id,name\nk0,a\nk1,b\n");
+    let c = connector(&path, json!({}));
+    let (_, cursor) = summary(read(&c, None).await);
+    let row =
+        |id: &str, name: &str| Change::Upsert(Record::new(id).with("id", id).with("name", name));
+    // Written after the read: k9 new, k1 changed, k0 deleted.
+    common::commit(
+        &c,
+        vec![row("k9", "new"), row("k1", "CHANGED"), Change::delete("k0")],
+    )
+    .await;
+    let written = [Key::from("k9"), Key::from("k1"), Key::from("k0")];
+    let after = c.cursor_after_write("p", &cursor, &written).unwrap();
+
+    // A user puts the file back as the read saw it: the read's own cursor
+    // sees no difference, the cursor after the write sees every row.
+    dir.write("p.csv", "id,name\nk0,a\nk1,b\n");
+    let (missed, _) = summary(read(&c, Some(&cursor)).await);
+    assert!(missed.is_empty(), "{missed:?}");
+    let (changes, next) = summary(read(&c, Some(&after)).await);
+    assert_eq!(changes, ["+k0", "+k1", "-k9"]);
+    let (after_that, _) = summary(read(&c, Some(&next)).await);
+    assert!(after_that.is_empty(), "{after_that:?}");
+
+    let foreign = Cursor::from_text("42");
+    assert!(matches!(
+        c.cursor_after_write("p", &foreign, &written),
+        Err(Error::CursorExpired { .. })
+    ));
 }

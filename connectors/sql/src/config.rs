@@ -45,6 +45,9 @@ pub struct SqlConfig {
     pub table: BTreeMap<String, TableConfig>,
 }
 
+/// The largest `lookback_seconds`: a year.
+const MAX_LOOKBACK_SECONDS: u64 = 366 * 24 * 3600;
+
 /// The settings of one table.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -57,11 +60,21 @@ pub struct TableConfig {
     pub key: Option<Vec<String>>,
     /// A column that grows on every change (a timestamp such as
     /// `updated_at`, or a version number): incremental reads return the rows
-    /// whose `(cursor, key)` is past the last read. Writes set it to the
+    /// whose `(cursor, key)` is past the last read, and for a timestamp, the
+    /// rows of the lookback window that changed since (see
+    /// `lookback_seconds`). Writes set it to the
     /// current time (UTC) when it is a timestamp column and the record does
     /// not carry it. Its value is the record's `modified` time, not a field.
     #[serde(default)]
     pub cursor: Option<String>,
+    /// How far back, in seconds, an incremental read of a timestamp
+    /// `cursor` column reads again before the newest stamp it read, for
+    /// transactions that commit after a read with an older stamp (a
+    /// writer stamps a row before its transaction commits). A transaction
+    /// that commits later than this after its stamp may be missed until a
+    /// full read. Default: 600 (10 minutes).
+    #[serde(default)]
+    pub lookback_seconds: Option<u64>,
     /// A column that marks a row as deleted when it is set (a timestamp, or
     /// `true` for a boolean column). Such rows are left out of full reads,
     /// reported as deletes by incremental reads, and a delete sets the
@@ -206,6 +219,17 @@ impl TableConfig {
         if self.cursor.is_some() && self.cursor == self.soft_delete {
             return err("soft_delete: must differ from cursor".into());
         }
+        match self.lookback_seconds {
+            Some(_) if self.cursor.is_none() => {
+                return err("lookback_seconds: applies to a cursor column; set cursor too".into());
+            }
+            Some(s) if s > MAX_LOOKBACK_SECONDS => {
+                return err(format!(
+                    "lookback_seconds: {s} is more than a year ({MAX_LOOKBACK_SECONDS})"
+                ));
+            }
+            _ => {}
+        }
         Ok(())
     }
 }
@@ -312,6 +336,8 @@ mod tests {
             serde_json::json!({ "url": "sqlite://a.db", "table": { "a": { "key": [] } } }),
             serde_json::json!({ "url": "sqlite://a.db", "table": { "a": { "key": ["id"], "cursor": "id" } } }),
             serde_json::json!({ "url": "sqlite://a.db", "table": { "a": { "cursor": "t", "soft_delete": "t" } } }),
+            serde_json::json!({ "url": "sqlite://a.db", "table": { "a": { "lookback_seconds": 60 } } }),
+            serde_json::json!({ "url": "sqlite://a.db", "table": { "a": { "cursor": "t", "lookback_seconds": 99_999_999 } } }),
             serde_json::json!({ "url": "sqlite://a.db", "schema": "public" }),
             serde_json::json!({ "url": "postgres://" }),
         ];

@@ -20,6 +20,7 @@
 //! [endpoints.shop.table.customers]
 //! key = ["id"]                      # default: the primary key
 //! cursor = "updated_at"             # incremental reads
+//! # lookback_seconds = 600          # how late a transaction may commit
 //! soft_delete = "deleted_at"        # deletes that incremental reads see
 //! create = true                     # create the table on the first write
 //! ```
@@ -42,13 +43,19 @@
 //!
 //! A full read streams the table in key order, `batch_size` rows per query
 //! (keyset pagination), so memory is bounded by the batch size. A table
-//! with a `cursor` column is also read incrementally: the rows whose
-//! `(cursor, key)` is past the last position read, up to the last position
-//! that existed when the read started (rows written during the read are
-//! left for the next one). Rows that share a cursor value are told apart by
-//! their key, so none is skipped or read twice. With a `soft_delete` column,
-//! rows marked deleted are reported as deletes; without one, the engine
-//! finds deletes by a full read.
+//! with a `cursor` column is also read incrementally, up to the last
+//! `(cursor, key)` position that existed when the read started (rows
+//! written during the read are left for the next one). A timestamp cursor
+//! column is stamped before its transaction commits, so a row can become
+//! visible with a stamp older than rows already read (or equal to theirs):
+//! each read therefore reads again a lookback window before the newest
+//! stamp read (`lookback_seconds`, 10 minutes by default) and reports a row
+//! of it only when its stamp or content changed since it was reported. A
+//! transaction that commits later than the window after its stamp may be
+//! missed until a full read. A cursor column of another type goes on after
+//! the last position read: exact when its values are assigned in commit
+//! order. With a `soft_delete` column, rows marked deleted are reported as
+//! deletes; without one, the engine finds deletes by a full read.
 //!
 //! # Writing
 //!

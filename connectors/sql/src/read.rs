@@ -11,7 +11,7 @@ use tandem_core::{
     ReadScope, Record, Result, Source, Value,
 };
 
-use crate::cursor::{self, Position};
+use crate::cursor::{self, Position, Seen, State, Window};
 use crate::db::Db;
 use crate::schema::Table;
 use crate::{CONNECTOR, SqlConnector, decode, encode, schema, statements};
@@ -48,7 +48,7 @@ impl Source for SqlConnector {
 
     async fn read(&self, request: ReadRequest) -> Result<BatchStream> {
         let table = self.table(&request.entity).await?;
-        let after = match &request.scope {
+        let state = match &request.scope {
             ReadScope::Full => None,
             ReadScope::Since(c) => {
                 if table.config.cursor.is_none() {
@@ -65,7 +65,6 @@ impl Source for SqlConnector {
             }
             _ => return Err(Error::config(CONNECTOR, "per-day reads are not supported")),
         };
-        let since = after.is_some();
         if !table.exists {
             // A table to be created reads as empty.
             let batch = Batch {
@@ -73,7 +72,7 @@ impl Source for SqlConnector {
                     .config
                     .cursor
                     .as_ref()
-                    .map(|_| cursor::encode(&table.name, after.flatten())),
+                    .map(|_| cursor::encode(&table.name, state.unwrap_or_default())),
                 ..Batch::default()
             };
             return Ok(Box::pin(futures::stream::iter([Ok(batch)])));
@@ -84,17 +83,21 @@ impl Source for SqlConnector {
             Some(_) => last_position(&db, &table).await?,
             None => None,
         };
-        let pager = Pager {
+        let mut pager = Pager {
             db,
             table,
             select,
-            since,
-            after: after.flatten(),
+            since: state.is_some(),
+            after: None,
             after_key: None,
             upper,
+            from: None,
+            read_before: None,
+            window: None,
             limit: request.batch_size.max(1),
             done: false,
         };
+        pager.start(state);
         Ok(Box::pin(futures::stream::try_unfold(
             pager,
             |mut pager| async move {
@@ -182,11 +185,101 @@ struct Pager {
     after_key: Option<Vec<Value>>,
     /// The last position when the read started.
     upper: Option<Position>,
+    /// Incremental, with a window: the rows stamped from here on are read.
+    from: Option<jiff::Timestamp>,
+    /// Incremental: the position the cursor's read ended at.
+    read_before: Option<Position>,
+    /// A timestamp cursor column's window: the rows reported in it.
+    window: Option<Window>,
     limit: usize,
     done: bool,
 }
 
 impl Pager {
+    /// Sets where the read starts. A timestamp cursor column reads again
+    /// the window of the cursor (a cursor made before windows starts one
+    /// at its position); another goes on after the cursor's position.
+    fn start(&mut self, state: Option<State>) {
+        let windowed = self
+            .table
+            .cursor
+            .is_some_and(|c| is_instant(&self.table, c));
+        let Some(state) = state else {
+            if windowed {
+                let newest = self.upper.as_ref().and_then(|p| self.stamp(&p.at));
+                self.from = newest.map(|t| t.min(jiff::Timestamp::now()) - self.lookback());
+                self.window = Some(Window::default());
+            }
+            return;
+        };
+        if windowed {
+            let lookback = self.lookback();
+            let from = match &state.window {
+                Some(w) => w.from,
+                None => state
+                    .after
+                    .as_ref()
+                    .and_then(|p| self.stamp(&p.at))
+                    .map(|t| t - lookback),
+            };
+            if from.is_some() || state.after.is_none() {
+                self.from = from;
+                self.window = Some(state.window.unwrap_or_default());
+            } else {
+                // A position whose stamp does not read as an instant.
+                self.after = state.after.clone();
+            }
+        } else {
+            self.after = state.after.clone();
+        }
+        self.read_before = state.after;
+    }
+
+    /// The table's lookback window.
+    fn lookback(&self) -> jiff::SignedDuration {
+        let secs = self
+            .table
+            .config
+            .lookback_seconds
+            .unwrap_or(cursor::DEFAULT_LOOKBACK_SECONDS);
+        jiff::SignedDuration::from_secs(i64::try_from(secs).unwrap_or(i64::MAX))
+    }
+
+    /// A cursor value as the instant it stamps.
+    fn stamp(&self, at: &Value) -> Option<jiff::Timestamp> {
+        let column = &self.table.columns[self.table.cursor?];
+        match decode::typed(column, at.clone()) {
+            Value::DateTime(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Whether a change goes out: always in a full read (which remembers
+    /// the rows of the next window); in an incremental read with a window,
+    /// unless it was reported before as it is.
+    fn keep(&mut self, change: &Change) -> bool {
+        let Some(window) = self.window.as_mut() else {
+            return true;
+        };
+        let (at, hash) = match change {
+            Change::Upsert(r) => (r.modified, Some(r)),
+            Change::Delete { at, .. } => (*at, None),
+        };
+        let Some(at) = at else {
+            return true;
+        };
+        // A full read remembers only the rows of the next window.
+        if !self.since && self.from.is_some_and(|f| at < f) {
+            return true;
+        }
+        let seen = Seen::new(at, hash.map(Record::content_hash));
+        let new = window.report(change.key().as_str(), seen);
+        if window.seen.len() > 2 * cursor::MAX_SEEN {
+            window.trim();
+        }
+        new || !self.since
+    }
+
     async fn next_batch(&mut self) -> Result<Batch> {
         let table = Arc::clone(&self.table);
         let backend = self.db.backend;
@@ -215,6 +308,12 @@ impl Pager {
                     table.columns[i].name.as_str(),
                 ))
             }));
+            if let Some(from) = self.from {
+                let column = Expr::col(sea_orm::sea_query::Alias::new(
+                    table.columns[cursor].name.as_str(),
+                ));
+                filter.push(column.gte(bind(cursor, &Value::DateTime(from))?));
+            }
             if let Some(after) = &self.after {
                 filter.push(cols.clone().gt(tuple(after)?));
             }
@@ -250,7 +349,10 @@ impl Pager {
             .map_err(|e| read_error(&table, e))?;
         let mut changes = Vec::with_capacity(rows.len());
         for row in &rows {
-            changes.push(change(&table, &self.select, row, self.since)?);
+            let change = change(&table, &self.select, row, self.since)?;
+            if self.keep(&change) {
+                changes.push(change);
+            }
         }
         if let Some(row) = rows.last() {
             let key_at = self
@@ -289,16 +391,32 @@ impl Pager {
         })
     }
 
-    /// The last batch: it carries the cursor, for a table with one.
-    fn last(&self, changes: Vec<Change>) -> Batch {
-        let cursor = self.table.cursor.map(|_| {
-            // A full read saw everything up to where the table ended when
-            // it started; an incremental one, up to there too.
-            cursor::encode(
-                &self.table.name,
-                self.upper.clone().or_else(|| self.after.clone()),
-            )
+    /// The last batch: it carries the cursor, for a table with one. A
+    /// full read saw everything up to where the table ended when it
+    /// started; an incremental one, up to there too. A window goes on
+    /// from the newest stamp of those positions.
+    fn last(&mut self, changes: Vec<Change>) -> Batch {
+        let after = self.upper.clone().or_else(|| self.read_before.clone());
+        let window = self.window.take().map(|w| {
+            let stamps = [&self.upper, &self.read_before];
+            let newest = stamps
+                .into_iter()
+                .flatten()
+                .filter_map(|p| self.stamp(&p.at))
+                .max();
+            match newest {
+                Some(t) => w.next(t, self.lookback()),
+                None => {
+                    let mut w = w;
+                    w.trim();
+                    w
+                }
+            }
         });
+        let cursor = self
+            .table
+            .cursor
+            .map(|_| cursor::encode(&self.table.name, State { after, window }));
         Batch {
             changes,
             cursor,

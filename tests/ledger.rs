@@ -479,13 +479,13 @@ fn history_pages_newest_first_and_shows_one_run_in_full() {
     more.push(("d13", "2024-08-13T10:00:00Z", "1"));
     write_events(&s, &more);
     let run = s.tandem(&["sync", "events"], &[]);
-    assert_eq!(run.code, 1, "a run with errors exits 1: {run:?}");
+    assert_eq!(run.code, 4, "a run with rejected records exits 4: {run:?}");
     let id = ok(&s, &["history", "--per-page", "10", "--json"]).json()["runs"][0]["id"]
         .as_i64()
         .unwrap();
     let shown = ok(&s, &["history", "show", &id.to_string()]);
     for part in [
-        "status:  completed",
+        "status:  partial",
         "categories:",
         "new",
         "key bad",

@@ -33,6 +33,8 @@ pub const MAX_LIMIT: u64 = 5000;
 struct Feed {
     /// Every entry, in `seq` order.
     log: Vec<Value>,
+    /// Entries whose `seq` is taken but which are not visible yet.
+    held: BTreeMap<u64, Value>,
     next_seq: u64,
     oldest_available: Option<Date>,
 }
@@ -126,22 +128,34 @@ impl DataWatcherSim {
     /// Appends an event (see [`event`]) and returns its `seq`. A missing
     /// `day` is the UTC date of `time`. An event whose `id` is already in
     /// the feed is an update: it reappears with a higher `seq`.
-    pub fn put(&self, mut event: Value) -> u64 {
+    pub fn put(&self, event: Value) -> u64 {
         let mut feed = self.feed();
-        let seq = feed.next_seq;
-        feed.next_seq += 1;
-        let obj = event.as_object_mut().expect("an event is a JSON object");
-        obj.insert("seq".into(), json!(seq));
-        if !obj.contains_key("day") {
-            let day = obj
-                .get("time")
-                .and_then(Value::as_str)
-                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-                .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date().to_string());
-            obj.insert("day".into(), json!(day));
-        }
+        let event = feed.number(event);
+        let seq = event["seq"].as_u64().expect("numbered");
         feed.log.push(event);
         seq
+    }
+
+    /// Takes the next `seq` for an event that becomes visible only when
+    /// [`DataWatcherSim::release`]d: an adapter that numbers an entry
+    /// before its write commits, so that entries appear out of `seq`
+    /// order.
+    pub fn hold(&self, event: Value) -> u64 {
+        let mut feed = self.feed();
+        let event = feed.number(event);
+        let seq = event["seq"].as_u64().expect("numbered");
+        feed.held.insert(seq, event);
+        seq
+    }
+
+    /// Makes a held entry visible, in its place in `seq` order.
+    pub fn release(&self, seq: u64) {
+        let mut feed = self.feed();
+        let event = feed.held.remove(&seq).expect("an entry held");
+        let at = feed
+            .log
+            .partition_point(|e| e["seq"].as_u64().unwrap_or(0) < seq);
+        feed.log.insert(at, event);
     }
 
     /// Removes every entry of an event (as if it had never been).
@@ -172,6 +186,26 @@ impl DataWatcherSim {
     /// The highest `seq` handed out so far.
     pub fn last_seq(&self) -> u64 {
         self.feed().next_seq - 1
+    }
+}
+
+impl Feed {
+    /// An event with the next `seq`, and its `day` (the UTC date of its
+    /// `time`) when it has none.
+    fn number(&mut self, mut event: Value) -> Value {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let obj = event.as_object_mut().expect("an event is a JSON object");
+        obj.insert("seq".into(), json!(seq));
+        if !obj.contains_key("day") {
+            let day = obj
+                .get("time")
+                .and_then(Value::as_str)
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date().to_string());
+            obj.insert("day".into(), json!(day));
+        }
+        event
     }
 }
 

@@ -52,9 +52,9 @@ impl Feed {
     }
 
     /// Every entry of a day after `after_seq`, in `seq` order, one page at
-    /// a time, with the last entry of each id only (an updated event
-    /// reappears with a higher `seq`: the last one wins).
-    pub async fn day_events(&self, day: Date, after_seq: u64) -> Result<Vec<Value>> {
+    /// a time (an updated event reappears with a higher `seq`: see
+    /// [`last_wins`]).
+    pub async fn day_entries(&self, day: Date, after_seq: u64) -> Result<Vec<Value>> {
         let mut all = Vec::new();
         let mut after = after_seq;
         loop {
@@ -83,12 +83,12 @@ impl Feed {
             }
             after = page.next_after_seq;
         }
-        Ok(last_wins(all))
+        Ok(all)
     }
 }
 
 /// The last entry of each id, in the order of those last entries.
-fn last_wins(entries: Vec<Value>) -> Vec<Value> {
+pub(crate) fn last_wins(entries: Vec<Value>) -> Vec<Value> {
     let mut seen = std::collections::HashSet::new();
     let mut out: Vec<Value> = entries
         .into_iter()
@@ -97,6 +97,11 @@ fn last_wins(entries: Vec<Value>) -> Vec<Value> {
         .collect();
     out.reverse();
     out
+}
+
+/// An entry's `seq`.
+pub(crate) fn seq_of(e: &Value) -> Option<u64> {
+    e.get("seq")?.as_u64()
 }
 
 /// An entry's id as text (`None` when it has none; such entries are kept

@@ -10,7 +10,10 @@
 //!   of days (`ReadScope::Days`, used by the day ledger) reads those days,
 //!   computing each event's day from its `time` in the pair's time zone;
 //!   an incremental read reads the entries after the cursor's sequence
-//!   number, on the days whose `last_seq` is past it.
+//!   number, on the days whose `last_seq` is past it, and the entries
+//!   that filled the cursor's holes: numbers a read passed without seeing
+//!   them, waited for 10 minutes, since an adapter may make entries
+//!   visible out of `seq` order (see the `cursor` module).
 //! - An event updated later reappears with a higher `seq` and the same
 //!   `id`; the last one wins. An incremental read therefore reports it as
 //!   a change, which is what makes an already-synced day stale.
@@ -40,6 +43,7 @@
 
 mod client;
 mod config;
+mod cursor;
 mod record;
 mod source;
 

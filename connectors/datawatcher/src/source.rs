@@ -2,7 +2,7 @@
 //! reads after a sequence number, reads of a range of days, pending counts
 //! per day, and the retention horizon.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 use async_trait::async_trait;
 use jiff::civil::Date;
@@ -12,27 +12,11 @@ use tandem_core::{
     ReadScope, Result, Source,
 };
 
-use crate::client::{Days, Feed};
+use crate::client::{Days, Feed, last_wins, seq_of};
 use crate::config::Settings;
+use crate::cursor::SeqCursor;
 use crate::record::{Shape, day_in, schema};
 use crate::{CONNECTOR, DataWatcherConnector};
-
-/// The cursor: the highest `seq` the feed had when a read listed its days.
-fn cursor_of(seq: u64) -> Cursor {
-    Cursor::from_text(&format!("seq:{seq}"))
-}
-
-fn seq_of(entity: &str, cursor: &Cursor) -> Result<u64> {
-    cursor
-        .as_text()
-        .and_then(|t| t.strip_prefix("seq:"))
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| Error::CursorExpired {
-            connector: CONNECTOR.into(),
-            entity: entity.to_owned(),
-            message: "the cursor is not a Data Watcher sequence number".into(),
-        })
-}
 
 /// Today in UTC plus two days: the last day any time zone may be in.
 fn last_day() -> Date {
@@ -62,19 +46,20 @@ impl Source for DataWatcherConnector {
         let plan = match &request.scope {
             ReadScope::Full => {
                 let listing = self.feed.days(s.first_day, last_day()).await?;
-                let upper = max_seq(&listing);
-                Plan::new(listing.days.iter().map(|d| (d.day, 0)), None, Some(upper))
+                let cursor = SeqCursor::default();
+                let days = listing.days.iter().map(|d| (d.day, 0));
+                Plan::new(days, None, Some((cursor, max_seq(&listing))))
             }
             ReadScope::Since(cursor) => {
-                let after = seq_of(&request.entity, cursor)?;
+                let cursor = SeqCursor::decode(&request.entity, cursor)?;
+                let after = cursor.start();
                 let listing = self.feed.days(s.first_day, last_day()).await?;
-                let upper = max_seq(&listing).max(after);
                 let days = listing
                     .days
                     .iter()
                     .filter(|d| d.last_seq > after)
                     .map(|d| (d.day, after));
-                Plan::new(days, None, Some(upper))
+                Plan::new(days, None, Some((cursor, max_seq(&listing))))
             }
             ReadScope::Days {
                 from,
@@ -139,10 +124,15 @@ impl Source for DataWatcherConnector {
                 })
                 .collect());
         };
-        let after = seq_of(entity, cursor)?;
+        let cursor = SeqCursor::decode(entity, cursor)?;
+        let after = cursor.start();
         let mut counts = Vec::new();
         for d in listing.days.iter().filter(|d| d.last_seq > after) {
-            let count = self.feed.day_events(d.day, after).await?.len() as u64;
+            let entries = last_wins(self.feed.day_entries(d.day, after).await?);
+            let count = entries
+                .iter()
+                .filter(|e| seq_of(e).is_none_or(|s| cursor.is_new(s)))
+                .count() as u64;
             if count > 0 {
                 counts.push(DayCount { day: d.day, count });
             }
@@ -161,27 +151,41 @@ fn max_seq(listing: &Days) -> u64 {
     listing.days.iter().map(|d| d.last_seq).max().unwrap_or(0)
 }
 
-/// Which days a read fetches, from which `seq`, and what it ends with.
+/// Which days a read fetches, from which `seq`, and the cursor it goes on
+/// from with the highest `seq` the listing gave (none for a read by day).
 struct Plan {
     days: VecDeque<(Date, u64)>,
     /// Keep only events whose day in this zone is within the range.
     filter: Option<(Date, Date, TimeZone)>,
-    cursor: Option<Cursor>,
+    cursor: Option<(SeqCursor, u64)>,
+    /// The numbers seen above the cursor's floor.
+    seen: BTreeSet<u64>,
 }
 
 impl Plan {
     fn new(
         days: impl Iterator<Item = (Date, u64)>,
         filter: Option<(Date, Date, TimeZone)>,
-        upper: Option<u64>,
+        cursor: Option<(SeqCursor, u64)>,
     ) -> Self {
         let mut days: Vec<_> = days.collect();
         days.sort();
         Plan {
             days: days.into(),
             filter,
-            cursor: upper.map(cursor_of),
+            cursor,
+            seen: BTreeSet::new(),
         }
+    }
+
+    /// The cursor the read ends with.
+    fn end(&self) -> Option<Cursor> {
+        let (cursor, listed) = self.cursor.as_ref()?;
+        Some(
+            cursor
+                .next(*listed, &self.seen, jiff::Timestamp::now())
+                .encode(),
+        )
     }
 }
 
@@ -217,18 +221,30 @@ impl Reader {
         }
         Ok(Some(Batch {
             changes,
-            cursor: if last { self.plan.cursor.clone() } else { None },
+            cursor: if last { self.plan.end() } else { None },
             rejected: Vec::new(),
         }))
     }
 
+    /// Reads a day's entries after `after`: the last entry of each id, when
+    /// an incremental read has not read it before.
     async fn read_day(&mut self, day: Date, after: u64) -> Result<()> {
-        let events = self.feed.day_events(day, after).await?;
+        let entries = self.feed.day_entries(day, after).await?;
+        if let Some((cursor, listed)) = &self.plan.cursor {
+            let floor = cursor.floor(*listed);
+            let seqs = entries.iter().filter_map(seq_of).filter(|s| *s > floor);
+            self.plan.seen.extend(seqs);
+        }
         let shape = Shape {
             settings: &self.settings,
             requested: self.requested.as_deref(),
         };
-        for event in events {
+        for event in last_wins(entries) {
+            if let (Some((cursor, _)), Some(seq)) = (&self.plan.cursor, seq_of(&event))
+                && !cursor.is_new(seq)
+            {
+                continue;
+            }
             if let Some((from, to, tz)) = &self.plan.filter {
                 match day_in(&event, tz) {
                     Some(d) if *from <= d && d <= *to => {}

@@ -1,0 +1,3 @@
+//! The pairs the harness drives, each built fresh for one world.
+
+pub mod memory;

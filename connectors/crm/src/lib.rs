@@ -32,7 +32,11 @@
 //!
 //! Reads use change tracking (`Prefer: odata.track-changes`): a full read
 //! pages through the entity set and ends with a delta link, which is the
-//! cursor; an incremental read follows the delta link. An expired delta
+//! cursor; an incremental read follows the delta link. The cursor's
+//! guarantee is Dataverse's own: a delta link stands for the row version
+//! of the read's first request, so a change committed while the read pages
+//! is read by the next one, and the connector keeps no window of its own
+//! (the token is opaque, used unmodified). An expired delta
 //! token is [`Error::CursorExpired`](tandem_core::Error::CursorExpired),
 //! and so is an incremental read that meets a deleted row, because the
 //! change feed names deleted rows by id only: the engine then reads in

@@ -8,7 +8,8 @@ use super::odata;
 use super::store::{Answer, EXPIRED, Org, error, not_found_set, select};
 
 /// Where a page starts: the version the read is bounded by, the phase
-/// (0 rows, 1 deletions) and the last `(version, id)` of the phase given.
+/// (0 rows, 1 deletions) and the last `(version, id)` of the phase given
+/// (version 0 in a first read, which goes by id).
 #[derive(Debug, Clone, PartialEq)]
 struct Skip {
     upto: u64,
@@ -109,11 +110,15 @@ pub fn track(org: &Org, set: &str, options: &[(String, String)], prefer: &str) -
     let since = from.unwrap_or(0);
     let in_range = |v: u64| v > since && v <= skip.upto;
 
+    // The first read returns every row there is, in id order (a row
+    // changed while it pages is still read, with what it holds then); a
+    // delta, the rows changed since its token up to the read's bound, in
+    // version order.
     let mut rows: Vec<(u64, &String)> = table
         .rows
         .iter()
-        .filter(|(_, r)| in_range(r.version))
-        .map(|(id, r)| (r.version, id))
+        .filter(|(_, r)| from.is_none() || in_range(r.version))
+        .map(|(id, r)| (if from.is_none() { 0 } else { r.version }, id))
         .collect();
     rows.sort();
     let mut deletions: Vec<(u64, &String, &'static str)> = match from {

@@ -1,5 +1,12 @@
 //! Reading an entity set with change tracking: the first read of all rows
 //! and later reads from the delta link, page by page.
+//!
+//! The cursor is the delta link of the read's last page, which Dataverse
+//! bounds by the row version of the read's first request: a row changed
+//! while the read pages is read again by the next read (Dataverse returns
+//! each changed row once, as it is then), so nothing committed after the
+//! read started is skipped. That is the service's guarantee; the
+//! connector adds no window, since the token is opaque.
 
 use std::sync::Arc;
 

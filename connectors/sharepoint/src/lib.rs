@@ -9,6 +9,11 @@
 //!   with the `deleted` facet is a delete. A 410 (`resyncRequired`) is
 //!   [`Error::CursorExpired`](tandem_core::Error::CursorExpired): the engine
 //!   then reads in full and reconciles.
+//! - The cursor's guarantee is Graph's own: a delta link stands for the
+//!   list's state when it was taken, which is before a full read pages
+//!   (so an item changed while it pages is read again next time) and at
+//!   the start of a delta round; the connector keeps no window of its own
+//!   (the token is opaque, used unmodified).
 //! - The key: a column with unique values (`key = "Code"`), or the item id
 //!   (`key = "id"`, the default, which cannot create items). The cursor
 //!   remembers the key of each item id, since a deleted item comes back as

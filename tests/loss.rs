@@ -159,3 +159,61 @@ async fn a_rejected_row_changes_nothing_on_the_target() {
         }
     }
 }
+
+/// Issue: on a CSV side, deleting or editing back a row Tandem wrote in the
+/// run before was never synced (the file's cursor was taken before the
+/// run's own writes).
+#[test]
+fn an_edit_to_a_row_tandem_wrote_is_synced() {
+    let s = Sandbox::new();
+    s.write(
+        "plugins.toml",
+        &format!(
+            r#"
+[plugins]
+file = "{file}"
+
+[endpoints.left]
+type = "file"
+path = "a.csv"
+entity = "items"
+key = ["id"]
+
+[endpoints.right]
+type = "file"
+path = "b.csv"
+entity = "items"
+key = ["id"]
+
+[pairs.items]
+a = "left"
+b = "right"
+entity = "items"
+mode = "two_way"
+resolver = "a_wins"
+max_delete = 100
+"#,
+            file = plugin("tandem_connector_file").display()
+        ),
+    );
+    s.write("a.csv", "id,v\nk0,a\nk1,b\n");
+    assert_eq!(s.tandem(&["sync", "items"], &[]).code, 0);
+    s.write("a.csv", "id,v\nk0,a\nk1,b\nk9,new\n");
+    assert_eq!(s.tandem(&["sync", "items"], &[]).code, 0);
+    assert!(s.read("b.csv").contains("k9,new"));
+    // Deleted on B, where Tandem wrote it: deleted on A.
+    s.write("b.csv", "id,v\nk0,a\nk1,b\n");
+    let run = s.tandem(&["sync", "items"], &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(s.read("a.csv"), "id,v\nk0,a\nk1,b\n", "{run:?}");
+    // A value Tandem overwrote on B, edited back: travels back to A.
+    s.write("a.csv", "id,v\nk0,a\nk1,CHANGED\n");
+    assert_eq!(s.tandem(&["sync", "items"], &[]).code, 0);
+    assert!(s.read("b.csv").contains("k1,CHANGED"));
+    s.write("b.csv", "id,v\nk0,a\nk1,b\n");
+    assert_eq!(s.tandem(&["sync", "items"], &[]).code, 0);
+    assert_eq!(s.read("a.csv"), "id,v\nk0,a\nk1,b\n");
+    let again = s.tandem(&["sync", "items", "--json"], &[]);
+    let counts = &again.json()[0]["report"]["counts"];
+    assert_eq!(counts["synchronized"], 2, "{counts}");
+}

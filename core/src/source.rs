@@ -5,7 +5,7 @@ use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{RecordError, Result};
-use crate::record::{Change, Cursor, EntitySchema};
+use crate::record::{Change, Cursor, EntitySchema, Key};
 
 /// What an endpoint can do; the engine adapts to it.
 ///
@@ -169,5 +169,26 @@ pub trait Source: Send + Sync {
     async fn horizon(&self, entity: &str) -> Result<Option<jiff::civil::Date>> {
         let _ = entity;
         Ok(None)
+    }
+
+    /// The cursor to keep after a run that read `cursor` from `entity` and
+    /// then wrote these keys to it (`None`: more keys than a run lists).
+    /// `Ok(None)` reads the entity in full next time.
+    ///
+    /// A source whose cursor is a position in a log of changes keeps it as
+    /// it is (the default): the run's writes come after it, are read again
+    /// and found unchanged. A source whose cursor is a picture of what the
+    /// read saw (a file's rows) must mark the written keys, so that the
+    /// next read reports whatever they then hold: else a row written by
+    /// the run and then deleted or edited back by a person looks as it was
+    /// when read, and that edit is never synced.
+    async fn after_write(
+        &self,
+        entity: &str,
+        cursor: Cursor,
+        written: Option<&[Key]>,
+    ) -> Result<Option<Cursor>> {
+        let _ = (entity, written);
+        Ok(Some(cursor))
     }
 }

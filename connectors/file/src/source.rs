@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use tandem_core::{
-    Batch, BatchStream, Capabilities, Change, EntitySchema, Error, FieldSchema, FieldType,
-    ReadRequest, ReadScope, Result, Source, Value,
+    Batch, BatchStream, Capabilities, Change, Cursor, EntitySchema, Error, FieldSchema, FieldType,
+    Key, ReadRequest, ReadScope, Result, Source, Value,
 };
 use tokio::sync::mpsc;
 
@@ -103,6 +103,21 @@ impl Source for FileConnector {
                 }
             }
         })))
+    }
+
+    /// The cursor marks the written rows, so that the next read reports
+    /// whatever they then hold (see [`FileConnector::cursor_after_write`]);
+    /// a run that wrote more rows than it lists reads the file in full next.
+    async fn after_write(
+        &self,
+        entity: &str,
+        cursor: Cursor,
+        written: Option<&[Key]>,
+    ) -> Result<Option<Cursor>> {
+        match written {
+            Some(keys) => self.cursor_after_write(entity, &cursor, keys).map(Some),
+            None => Ok(None),
+        }
     }
 }
 

@@ -1,11 +1,9 @@
 //! Files through the engine (an in-memory state store): an edit a user
 //! makes to a row Tandem wrote in the run before, deleting it or putting
 //! back the value Tandem replaced, reaches the other side like any other.
-//!
-//! These fail until the engine keeps, for a file it wrote, the cursor of
-//! `FileConnector::cursor_after_write` instead of the cursor of its read,
-//! which saw the file before the run wrote it (issue 18, item 6). Run them
-//! with `--ignored`.
+//! The engine keeps, for a file it wrote, the cursor its source gives
+//! after the writes (`Source::after_write`), not the cursor of its read,
+//! which saw the file before the run wrote it.
 
 mod common;
 
@@ -82,7 +80,6 @@ fn read(dir: &Dir, name: &str) -> String {
 }
 
 #[tokio::test]
-#[ignore = "issue 18 item 6: the engine keeps the cursor read before its own writes"]
 async fn deleting_a_row_tandem_wrote_deletes_it_on_the_other_side() {
     let dir = Dir::new();
     let world = csv_pair(&dir, "k0,a\nk1,b\n").await;
@@ -100,7 +97,6 @@ async fn deleting_a_row_tandem_wrote_deletes_it_on_the_other_side() {
 }
 
 #[tokio::test]
-#[ignore = "issue 18 item 6: the engine keeps the cursor read before its own writes"]
 async fn deleting_a_row_of_the_file_the_first_sync_created_deletes_it() {
     let dir = Dir::new();
     let world = csv_pair(&dir, "k0,a\nk1,b\n").await;
@@ -111,7 +107,6 @@ async fn deleting_a_row_of_the_file_the_first_sync_created_deletes_it() {
 }
 
 #[tokio::test]
-#[ignore = "issue 18 item 6: the engine keeps the cursor read before its own writes"]
 async fn deleting_a_row_tandem_wrote_on_side_a_deletes_it_on_side_b() {
     let dir = Dir::new();
     let world = csv_pair(&dir, "k0,a\nk1,b\n").await;
@@ -127,7 +122,6 @@ async fn deleting_a_row_tandem_wrote_on_side_a_deletes_it_on_side_b() {
 }
 
 #[tokio::test]
-#[ignore = "issue 18 item 6: the engine keeps the cursor read before its own writes"]
 async fn putting_back_a_value_tandem_replaced_is_synced() {
     let dir = Dir::new();
     let world = csv_pair(&dir, "k0,a\nk1,b\n").await;
@@ -145,7 +139,6 @@ async fn putting_back_a_value_tandem_replaced_is_synced() {
 }
 
 #[tokio::test]
-#[ignore = "issue 18 item 6: the engine keeps the cursor read before its own writes"]
 async fn json_lines_deletes_and_put_back_values_are_synced() {
     let dir = Dir::new();
     dir.write(
@@ -182,7 +175,6 @@ fn person(id: &str, name: &str) -> Record {
 }
 
 #[tokio::test]
-#[ignore = "issue 18 item 6: the engine keeps the cursor read before its own writes"]
 async fn a_csv_side_paired_with_a_table_sends_deletes_and_put_back_values() {
     let dir = Dir::new();
     dir.write("a.csv", "id,name\nk0,a\nk1,b\n");

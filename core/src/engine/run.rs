@@ -266,20 +266,21 @@ impl Engine {
         // in full and what it lacks is sent again).
         let mut read_p = !(mode == Mode::Send && pair.match_rule == MatchRule::Key);
         let mut reload = false;
-        if !read_p && links.count(Side::B) > 0 {
-            if let Some(problem) = self.target_gone(pair, b, &links).await? {
-                if !opts.force {
-                    return Err(Error::Guard {
-                        pair: pair.name.clone(),
-                        message: format!(
-                            "{problem}; `tandem sync {} --force` sends every record of A again",
-                            pair.name
-                        ),
-                    });
-                }
-                tracing::warn!(pair = %pair.name, "{problem}; reloading side B");
-                (read_p, reload) = (true, true);
+        if !read_p
+            && links.count(Side::B) > 0
+            && let Some(problem) = self.target_gone(pair, b, &links).await?
+        {
+            if !opts.force {
+                return Err(Error::Guard {
+                    pair: pair.name.clone(),
+                    message: format!(
+                        "{problem}; `tandem sync {} --force` sends every record of A again",
+                        pair.name
+                    ),
+                });
             }
+            tracing::warn!(pair = %pair.name, "{problem}; reloading side B");
+            (read_p, reload) = (true, true);
         }
         let p_read = if read_p {
             let (scope, snapshot) = self
@@ -530,12 +531,35 @@ impl Engine {
 
         let run_id = run_id.expect("a run that is not dry has an id");
         // A day run read only some days: the cursors stay where they were.
+        // A side this run wrote keeps the cursor its source gives for the
+        // read and the writes together.
         let mut cursors = Vec::new();
         if opts.period.is_none() {
+            let mut read = vec![(s_side, s_read.cursor)];
             if read_p {
-                cursors.push((p_side, p_read.cursor));
+                read.insert(0, (p_side, p_read.cursor));
             }
-            cursors.push((s_side, s_read.cursor));
+            for (side, cursor) in read {
+                let writer = &writers[side as usize];
+                let cursor = match cursor {
+                    Some(c) if writer.applied > 0 => {
+                        let end = match side {
+                            Side::A => a,
+                            Side::B => b,
+                        };
+                        let entity = entity_of(pair, side);
+                        match end.source.after_write(entity, c, writer.written()).await {
+                            Ok(c) => c,
+                            Err(e) => {
+                                tracing::warn!(pair = %pair.name, endpoint = %end.name, error = %e, "no cursor after the run's writes; the next run reads in full");
+                                None
+                            }
+                        }
+                    }
+                    other => other,
+                };
+                cursors.push((side, cursor));
+            }
         }
         let pending_after = (pending_before
             + conflicts.iter().filter(|c| c.resolution.is_none()).count() as u64)

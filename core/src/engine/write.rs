@@ -14,6 +14,10 @@ use super::{Endpoint, PLAN_LIMIT, PairConfig, PlannedWrite};
 /// The most changes a batch is sized for ahead.
 const MAX_PRESIZED: usize = 100_000;
 
+/// The most written keys a side lists for its source's cursor; a run that
+/// writes more says only that it wrote more.
+const WRITTEN_LISTED: usize = 100_000;
+
 /// A change waiting in the batch, with the decision it came from.
 struct Queued {
     plan: usize,
@@ -47,6 +51,9 @@ pub(super) struct SideWriter<'a> {
     /// How long the run waited for applies and for the journal, for the
     /// debug log.
     pub(super) waited: (std::time::Duration, std::time::Duration),
+    /// The keys written, for the side's cursor (`None` past
+    /// [`WRITTEN_LISTED`]).
+    written: Option<Vec<Key>>,
 }
 
 /// The task applying a batch: it gives the transaction back with the outcome.
@@ -94,6 +101,7 @@ impl<'a> SideWriter<'a> {
             appending: None,
             in_flight: None,
             waited: Default::default(),
+            written: Some(Vec::new()),
         }
     }
 
@@ -242,6 +250,13 @@ impl<'a> SideWriter<'a> {
             ));
         }
         self.applied += n as u64;
+        if let Some(written) = self.written.as_mut() {
+            if written.len() + applied.len() > WRITTEN_LISTED {
+                self.written = None;
+            } else {
+                written.extend(applied.iter().map(|a| a.key.clone()));
+            }
+        }
         Ok(queued
             .into_iter()
             .zip(applied)
@@ -252,6 +267,12 @@ impl<'a> SideWriter<'a> {
                 key: a.key,
             })
             .collect())
+    }
+
+    /// The keys this side's writes went to: `Some` of them, or `None` when
+    /// there were more than [`WRITTEN_LISTED`].
+    pub(super) fn written(&self) -> Option<&[Key]> {
+        self.written.as_deref()
     }
 
     /// Writes the before-image of every change about to be applied. A record

@@ -84,6 +84,11 @@ impl<C: Connector> Instance<C> {
                 Response::Pending(c.pending(&entity, cursor.as_ref()).await?)
             }
             Request::Horizon(entity) => Response::Horizon(c.horizon(&entity).await?),
+            Request::AfterWrite {
+                entity,
+                cursor,
+                written,
+            } => Response::Cursor(c.after_write(&entity, cursor, written.as_deref()).await?),
             Request::Begin(entity) => {
                 let tx = target()?.begin(&entity).await?;
                 let id = self.id();

@@ -378,6 +378,23 @@ impl Source for PluginConnector {
         }
     }
 
+    async fn after_write(
+        &self,
+        entity: &str,
+        cursor: Cursor,
+        written: Option<&[Key]>,
+    ) -> Result<Option<Cursor>> {
+        let request = Request::AfterWrite {
+            entity: entity.to_owned(),
+            cursor,
+            written: written.map(<[Key]>::to_vec),
+        };
+        match self.instance.call(request).await? {
+            Response::Cursor(c) => Ok(c),
+            _ => Err(self.instance.unexpected("AfterWrite")),
+        }
+    }
+
     async fn pending(&self, entity: &str, cursor: Option<&Cursor>) -> Result<Vec<DayCount>> {
         let request = Request::Pending {
             entity: entity.to_owned(),

@@ -38,7 +38,7 @@ use crate::target::Target;
 pub const MAGIC: u64 = u64::from_le_bytes(*b"TANDEMPL");
 
 /// The version of this ABI. A host loads only plugins of the same version.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 4;
 
 /// The version of `tandem-core` a plugin was built with.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -68,6 +68,15 @@ pub enum Request {
         /// The keys.
         keys: Vec<Key>,
     },
+    /// `Source::after_write`.
+    AfterWrite {
+        /// The entity.
+        entity: String,
+        /// The cursor its read returned.
+        cursor: Cursor,
+        /// The keys the run wrote, `None` for more than it lists.
+        written: Option<Vec<Key>>,
+    },
 }
 
 /// A connector's answer.
@@ -94,6 +103,8 @@ pub enum Response {
     Applied(Vec<Applied>),
     /// To `Fetch`.
     Records(Vec<Record>),
+    /// To `AfterWrite`.
+    Cursor(Option<Cursor>),
     /// Done, nothing to return.
     Done,
 }

@@ -3,7 +3,8 @@
 //! `now()` is the time the transaction began), or a writer whose stamp is
 //! older than rows already read, or one in the same instant, is read by the
 //! next incremental read, which reads again its lookback window and
-//! reports no row twice.
+//! reports no row twice. Rows of the window beyond what the cursor
+//! remembers are reported again, and the engine finds them unchanged.
 
 mod common;
 
@@ -14,6 +15,9 @@ use futures::TryStreamExt;
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::json;
 use tandem_connector_sql::SqlConnector;
+use tandem_core::engine::{Endpoint, Engine, Mode, PairConfig, RunOptions};
+use tandem_core::memory::MemoryConnector;
+use tandem_core::store::StateStore;
 use tandem_core::{Batch, Change, Cursor, ReadRequest, Source, Value};
 
 /// The changes of a read and its cursor.
@@ -175,4 +179,47 @@ async fn rows_stamped_at_or_before_rows_already_read_are_read() {
         assert!(none.is_empty(), "{kind:?}: nothing is read twice: {none:?}");
         place.drop_all().await;
     }
+}
+
+#[tokio::test]
+async fn rows_beyond_what_the_cursor_remembers_are_read_again_and_change_nothing() {
+    let Some(place) = Place::new(Kind::Sqlite, "window beyond memory").await else {
+        return;
+    };
+    let c = events_table(&place).await;
+    // 50 rows more than a cursor remembers, all stamped now.
+    let rows: u64 = 10_050;
+    place
+        .exec(&format!(
+            "INSERT INTO events (id, name, updated_at) \
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) \
+             SELECT printf('k%05d', i), 'n', strftime('%Y-%m-%d %H:%M:%f', 'now') FROM n"
+        ))
+        .await;
+    let (_, cursor) = read(&c, ReadRequest::full("events")).await;
+    let (again, _) = read(&c, ReadRequest::since("events", cursor)).await;
+    assert_eq!(again.len(), 50, "the rows the cursor forgot are read again");
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("state.db").display());
+    let engine = Engine::new(StateStore::open(&store).await.unwrap());
+    let other = MemoryConnector::from_config(
+        "other",
+        json!({ "entities": { "events": { "key": ["id"] } } }),
+    )
+    .unwrap();
+    let mut pair = PairConfig::new("events", "events", "events");
+    pair.mode = Mode::Send;
+    let a = Endpoint::new("sql", c.clone());
+    let b = Endpoint::new("other", other.clone());
+    let first = engine.run(&pair, &a, &b, RunOptions::new()).await.unwrap();
+    assert_eq!(first.counts.created_b, rows, "{:?}", first.counts);
+    let second = engine.run(&pair, &a, &b, RunOptions::new()).await.unwrap();
+    let n = &second.counts;
+    assert_eq!(
+        (n.created_b, n.updated_b, n.deleted_b, n.changed_a),
+        (0, 0, 0, 0),
+        "rows read again are unchanged: {n:?}"
+    );
+    assert_eq!(other.records("events").len(), rows as usize);
 }

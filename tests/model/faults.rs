@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use tandem_core::engine::{Endpoint, StopSignal};
 use tandem_core::{
-    Applied, BatchStream, Capabilities, Change, EntitySchema, Error, Key, ReadRequest, Record,
-    Result, Source, Target, Transaction,
+    Applied, BatchStream, Capabilities, Change, Cursor, DayCount, EntitySchema, Error, Key,
+    ReadRequest, Record, Result, Source, Target, Transaction,
 };
 use tokio::sync::Notify;
 
@@ -90,6 +90,23 @@ impl Source for Faulty {
 
     async fn entities(&self) -> Result<Vec<EntitySchema>> {
         self.source.entities().await
+    }
+
+    async fn after_write(
+        &self,
+        entity: &str,
+        cursor: Cursor,
+        written: Option<&[Key]>,
+    ) -> Result<Option<Cursor>> {
+        self.source.after_write(entity, cursor, written).await
+    }
+
+    async fn pending(&self, entity: &str, cursor: Option<&Cursor>) -> Result<Vec<DayCount>> {
+        self.source.pending(entity, cursor).await
+    }
+
+    async fn horizon(&self, entity: &str) -> Result<Option<jiff::civil::Date>> {
+        self.source.horizon(entity).await
     }
 
     async fn read(&self, request: ReadRequest) -> Result<BatchStream> {

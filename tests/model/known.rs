@@ -50,17 +50,17 @@ fn for_record(cfg: &Config, kind: &str, tags: &[&str]) -> Option<&'static str> {
             "a one-way run leaves no base record, so later field merges fail (found by this harness)",
         );
     }
-    // A send matched by email reads B (to pair by email) and moves B's
-    // cursor past B's own new and changed records, which a send leaves
-    // alone. Later runs never see them again: a two-way run never copies
-    // them to A, and a record with the same email on A is created beside
-    // a new one instead of being paired.
-    if (wrong_outcome || kind == "duplicate")
-        && cfg.by_email
-        && tagged("skipped by an email-matched send")
+    // A send that reads B (matched by email, or forced to reload a B that
+    // lost what was synced to it) moves B's cursor past B's own new and
+    // changed records, which a send leaves alone. Later runs never see
+    // them again: a two-way run never copies them to A, and a record with
+    // the same email on A is created beside a new one instead of being
+    // paired.
+    if (wrong_outcome || (kind == "duplicate" && cfg.by_email))
+        && tagged("skipped by a send that read B")
     {
         return Some(
-            "an email-matched send moves B's cursor past B's own changes (found by this harness)",
+            "a send that reads B moves B's cursor past B's own changes (found by this harness)",
         );
     }
     // A run killed after its targets committed but before the store

@@ -64,7 +64,9 @@ pub struct Recorded {
 /// What a sync must do.
 #[derive(Debug, Clone)]
 pub enum Outcome {
-    /// A guard refuses it: nothing changes and the run is recorded failed.
+    /// A guard refuses it (for the reason given): nothing changes and the
+    /// run is recorded failed.
+    #[allow(dead_code)]
     Refused(String),
     Done(Expected),
 }

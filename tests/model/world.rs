@@ -119,8 +119,9 @@ pub struct World {
     /// Records whose link a one-way run wrote last (it keeps no base
     /// record, only hashes).
     one_way_base: BTreeSet<String>,
-    /// Records of side B, new or changed, that an email-matched send read
-    /// and left alone (its cursor moved past them).
+    /// Records of side B, new or changed, that a send read and left alone
+    /// (its cursor moved past them): a send matched by email, or a forced
+    /// send reloading B.
     skipped: BTreeSet<String>,
     /// Records B held unlinked that the last completed send (matched by
     /// key, so B unread) wrote over.
@@ -310,7 +311,7 @@ impl World {
                     tags.push("one-way base");
                 }
                 if skipped.contains(id) {
-                    tags.push("skipped by an email-matched send");
+                    tags.push("skipped by a send that read B");
                 }
                 if killed_conflicts.contains(id) {
                     tags.push("a killed run resolved it and resumed");
@@ -895,7 +896,9 @@ impl World {
             (None, None) => false,
             _ => true,
         };
-        if mode == Mode::Send && self.cfg.by_email {
+        // B is read in a send matched by email, and in a forced send that
+        // reloads a B that lost what was synced to it.
+        if mode == Mode::Send && (self.cfg.by_email || force) {
             let ids: Vec<String> = b
                 .keys()
                 .chain(expected_links.keys())
@@ -938,6 +941,13 @@ impl World {
                 (Some(v), Some(b)) => v.get(n) != b.get(n),
                 _ => true,
             };
+            let no_op = match &edit.touched {
+                Some(t) => !t.iter().any(edited),
+                None => edit.version.as_ref() == base,
+            };
+            if edit.version.is_some() && no_op {
+                continue;
+            }
             let keeps = |f: Option<&Fields>| match (&edit.version, f) {
                 (None, None) => true,
                 (Some(v), Some(f)) => match &edit.touched {

@@ -4,6 +4,7 @@
 //! names, and runs and inspects syncs. See `tandem --help`.
 #![warn(missing_docs)]
 
+mod bus_error;
 mod cli;
 mod context;
 mod daemon;
@@ -26,6 +27,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     no_huge_pages();
+    // A store file that fails under its memory mapping exits 1, naming it.
+    bus_error::exit_on_bus_error();
     // Usage errors exit 2 (clap's default), help and version 0.
     let cli = cli::Cli::parse();
     init_logging(cli.verbose);

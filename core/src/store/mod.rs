@@ -3,7 +3,9 @@
 //! [`StateStore`] is one code path over sea-orm for every backend: an
 //! embedded SQLite file by default (WAL, 5 s busy timeout), or a PostgreSQL
 //! server that several daemons share (MySQL/MariaDB should work too but is
-//! not tested). [`StateStore::open`] runs the migrations.
+//! not tested). [`StateStore::open`] runs the migrations, one process at a
+//! time. [`StateStore::lease_run`] gives a pair one run at a time across
+//! every process that shares the store.
 //!
 //! A run's results land with [`StateStore::commit`], in one transaction:
 //! links and their base records, cursors, conflicts and the run's status all
@@ -13,6 +15,7 @@ mod codec;
 mod commit;
 mod conflicts;
 mod entity;
+mod exits;
 mod journal;
 mod ledger;
 mod links;
@@ -22,6 +25,7 @@ mod runs;
 mod schedule;
 mod snapshot;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -67,6 +71,9 @@ pub struct StateStore {
     write_lock: Option<Arc<Mutex<()>>>,
     /// How many changed links make a commit leave the links table behind.
     defer_links_from: usize,
+    /// Where the ends of runs that the store refused are kept (an SQLite
+    /// file store's `PATH.exits`, see `exits`).
+    exits: Option<Arc<Path>>,
 }
 
 impl StateStore {
@@ -114,11 +121,14 @@ impl StateStore {
 
         let write_lock =
             (db.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(StateStore {
+        let store = StateStore {
             db,
             write_lock,
             defer_links_from: DEFER_LINK_TABLE_FROM,
-        })
+            exits: exits::path(url).map(Arc::from),
+        };
+        store.apply_exits().await;
+        Ok(store)
     }
 
     /// Sets how many changed links make a run's commit record them in the

@@ -12,6 +12,7 @@ use sea_orm::{
 
 use super::codec::{self, Context};
 use super::entity::{pair_locks, runs};
+use super::exits::RunEnd;
 use super::{DayDetail, DayStatus, RunCounts, RunError, RunRow, RunStatus, StateStore, not_found};
 use crate::error::{Error, Result};
 
@@ -164,6 +165,8 @@ pub(super) async fn detail(
 
 impl StateStore {
     /// Records a failed or stopped day run's period and days with its end.
+    /// When the store refuses it, the end is kept beside an SQLite store
+    /// and recorded when the store next works (see `exits`).
     pub async fn finish_day_run(
         &self,
         run_id: i64,
@@ -174,8 +177,22 @@ impl StateStore {
         days: &[DayDetail],
     ) -> Result<()> {
         let _turn = self.write_turn().await;
-        finish(&self.db, run_id, status, counts, errors).await?;
-        detail(&self.db, run_id, period, days).await
+        let result = async {
+            finish(&self.db, run_id, status, counts, errors).await?;
+            detail(&self.db, run_id, period, days).await
+        }
+        .await;
+        result.map_err(|e| {
+            let end = RunEnd {
+                id: run_id,
+                status,
+                counts: counts.clone(),
+                errors: errors.to_vec(),
+                period,
+                days: days.to_vec(),
+            };
+            self.keep_end(end, e)
+        })
     }
 
     /// Says the run's owner is alive.
@@ -246,6 +263,7 @@ impl StateStore {
     ) -> Result<i64> {
         let what = || format!("starting a run of pair {pair:?}");
         let row = new_run(pair, mode, trigger, dry_run)?;
+        self.apply_exits().await;
         let _turn = self.write_turn().await;
         let opts = match self.db.get_database_backend() {
             DbBackend::Sqlite => TransactionOptions {
@@ -341,7 +359,9 @@ impl StateStore {
     }
 
     /// Records the end of a run that changed no state (a failed, stopped or
-    /// dry run); [`StateStore::commit`] finishes runs that do.
+    /// dry run); [`StateStore::commit`] finishes runs that do. When the
+    /// store refuses it, the end is kept as [`StateStore::finish_day_run`]
+    /// keeps it.
     pub async fn finish_run(
         &self,
         run_id: i64,
@@ -349,8 +369,8 @@ impl StateStore {
         counts: &RunCounts,
         errors: &[RunError],
     ) -> Result<()> {
-        let _turn = self.write_turn().await;
-        finish(&self.db, run_id, status, counts, errors).await
+        self.finish_day_run(run_id, status, counts, errors, None, &[])
+            .await
     }
 
     /// Marks a run as `stopping` if it is still `running`; returns whether
@@ -411,8 +431,10 @@ impl StateStore {
     }
 
     /// Runs that have not finished (`running` or `stopping`), oldest first:
-    /// after a crash, the runs to resume or roll back.
+    /// after a crash, the runs to resume or roll back. Ends of runs kept
+    /// while the store refused them are recorded first.
     pub async fn running_runs(&self) -> Result<Vec<RunRow>> {
+        self.apply_exits().await;
         let active = [RunStatus::Running.as_str(), RunStatus::Stopping.as_str()];
         runs::Entity::find()
             .filter(runs::Column::Status.is_in(active))

@@ -217,3 +217,62 @@ max_delete = 100
     let counts = &again.json()[0]["report"]["counts"];
     assert_eq!(counts["synchronized"], 2, "{counts}");
 }
+
+/// Found by the model harness: a run killed after its targets committed
+/// but before the store commit, then resumed, lost the conflicts it had
+/// resolved: the next run found both sides alike, and the losing version
+/// was gone.
+#[test]
+fn a_run_killed_after_its_targets_committed_keeps_its_conflict_losers() {
+    let s = Sandbox::new();
+    s.write(
+        "plugins.toml",
+        &format!(
+            r#"
+[plugins]
+file = "{file}"
+
+[endpoints.left]
+type = "file"
+path = "a.csv"
+entity = "items"
+key = ["id"]
+
+[endpoints.right]
+type = "file"
+path = "b.csv"
+entity = "items"
+key = ["id"]
+
+[pairs.items]
+a = "left"
+b = "right"
+entity = "items"
+mode = "two_way"
+resolver = "a_wins"
+max_delete = 100
+"#,
+            file = plugin("tandem_connector_file").display()
+        ),
+    );
+    s.write("a.csv", "id,v\nk0,a\nk1,b\n");
+    assert_eq!(s.tandem(&["sync", "items"], &[]).code, 0);
+    s.write("a.csv", "id,v\nk0,a\nk1,from a\n");
+    s.write("b.csv", "id,v\nk0,a\nk1,from b\n");
+    let killed = s.tandem(
+        &["sync", "items"],
+        &[("TANDEM_FAULT", "engine.targets_committed")],
+    );
+    assert_ne!(killed.code, 0, "{killed:?}");
+    assert!(
+        s.read("b.csv").contains("k1,from a"),
+        "B committed A's version"
+    );
+    let run = s.tandem(&["sync", "items"], &[]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let resolved = s
+        .tandem(&["conflicts", "items", "--resolved", "--json"], &[])
+        .json();
+    let text = resolved.to_string();
+    assert!(text.contains("from b"), "the loser is kept: {resolved}");
+}

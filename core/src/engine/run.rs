@@ -510,26 +510,39 @@ impl Engine {
                 .await
                 .map_err(|e| (e, [Some(Side::A), None]))
         };
+        // The conflicts, with their losing versions, are kept before any
+        // target commits a winner: a process that dies before the store
+        // commit must not take a loser with it.
+        let run = run_id.expect("a run that is not dry has an id");
+        let conflicts = state.new_conflicts(&links, resolver);
+        self.store
+            .record_conflicts(&pair.name, run, &conflicts)
+            .await?;
+        fault::point("engine.conflicts_recorded");
         // What the store records is worked out while the targets commit
         // (for a first run, a link for every record).
         let record = async {
-            let conflicts = state.new_conflicts(&links, resolver);
             let closed: Vec<i64> = state.plans.iter().filter_map(|p| p.closes).collect();
             let (updates, removed) = state.link_updates(&links);
-            (conflicts, closed, updates, removed)
+            (closed, updates, removed)
         };
-        let (committed, (conflicts, closed, updates, removed)) =
-            tokio::join!(commit_targets, record);
+        let (committed, (closed, updates, removed)) = tokio::join!(commit_targets, record);
         if let Err((e, gone)) = committed {
+            let mut stayed = [true, true];
             for side in gone.into_iter().flatten() {
                 forget_writes(&mut state.counts, side);
+                stayed[side as usize] = false;
+            }
+            if stayed == [false, false] {
+                // Nothing was written: nothing was resolved.
+                self.store.forget_conflicts(run).await?;
             }
             return Err(e);
         }
         fault::point("engine.targets_committed");
         tracing::debug!(pair = %pair.name, ms = started.elapsed().as_millis() as u64, "targets committed");
 
-        let run_id = run_id.expect("a run that is not dry has an id");
+        let run_id = run;
         // A day run read only some days: the cursors stay where they were.
         // A side this run wrote keeps the cursor its source gives for the
         // read and the writes together.
@@ -582,7 +595,7 @@ impl Engine {
             days: days.clone(),
             period: opts.period.map(|p| (p.from, p.to)),
             cursors,
-            conflicts,
+            conflicts: Vec::new(),
             closed_conflicts: closed,
             status,
             counts: state.counts.clone(),

@@ -13,6 +13,9 @@ use crate::error::{Error, Result};
 use crate::record::Record;
 use crate::resolve::Resolution;
 
+/// Columns bound per inserted conflict (all but `id`).
+const CONFLICT_COLUMNS: usize = 12;
+
 /// The row of a new conflict found by `run_id`, recorded at `now`.
 pub(super) fn active_model(
     pair: &str,
@@ -92,6 +95,58 @@ impl StateStore {
             .into_iter()
             .map(conflict_row)
             .collect()
+    }
+
+    /// Records the conflicts a run found, with their losing versions, in a
+    /// transaction of their own. A run does this before it commits its
+    /// targets: once a target holds the winner, the loser must already be
+    /// kept, whether or not the process lives to commit the rest. The
+    /// conflicts are recorded by their keys (the link of a record first
+    /// paired this run has no id yet).
+    pub async fn record_conflicts(
+        &self,
+        pair: &str,
+        run_id: i64,
+        found: &[NewConflict],
+    ) -> Result<()> {
+        if found.is_empty() {
+            return Ok(());
+        }
+        let what = || format!("recording the conflicts of run {run_id} of pair {pair:?}");
+        let now = codec::now_ms();
+        let rows = found
+            .iter()
+            .map(|c| {
+                let mut m = active_model(pair, run_id, c, now)?;
+                m.link_id = Set(None);
+                Ok(m)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let _turn = self.write_turn().await;
+        let txn = self.begin_write("recording conflicts").await?;
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<_> = rows
+                .by_ref()
+                .take(codec::rows_per_insert(CONFLICT_COLUMNS))
+                .collect();
+            conflicts::Entity::insert_many(chunk)
+                .exec_without_returning(&txn)
+                .await
+                .ctx(what)?;
+        }
+        txn.commit().await.ctx(what)
+    }
+
+    /// Drops the conflicts a run recorded, when none of its writes stayed.
+    pub async fn forget_conflicts(&self, run_id: i64) -> Result<()> {
+        let _turn = self.write_turn().await;
+        conflicts::Entity::delete_many()
+            .filter(conflicts::Column::RunId.eq(run_id))
+            .exec(&self.db)
+            .await
+            .ctx(|| format!("dropping the conflicts of run {run_id}"))?;
+        Ok(())
     }
 
     /// One conflict.

@@ -1,8 +1,15 @@
 //! `Value`: the field value every connector reads and writes.
 
+use std::cell::Cell;
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// How deep lists and maps may nest in a value that is decoded (from a
+/// plugin's answer, the state store): deeper, decoding would overflow the
+/// stack and abort the process, so it is an error. JSON sources never get
+/// near it (serde_json stops at 128 too).
+pub const MAX_NESTING: usize = 128;
 
 /// One field value.
 ///
@@ -31,9 +38,37 @@ pub enum Value {
     /// An instant in time (UTC).
     DateTime(jiff::Timestamp),
     /// An ordered list of values.
-    List(Vec<Value>),
+    List(#[serde(deserialize_with = "nested")] Vec<Value>),
     /// An ordered map of named values.
-    Map(Vec<(String, Value)>),
+    Map(#[serde(deserialize_with = "nested")] Vec<(String, Value)>),
+}
+
+thread_local! {
+    /// How many lists and maps the value being decoded on this thread is in.
+    static NESTING: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Decodes the items of a list or map one level deeper, or fails past
+/// [`MAX_NESTING`].
+fn nested<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    /// Leaves the level however decoding ends.
+    struct Level;
+    impl Drop for Level {
+        fn drop(&mut self) {
+            NESTING.with(|n| n.set(n.get() - 1));
+        }
+    }
+    let depth = NESTING.with(|n| {
+        n.set(n.get() + 1);
+        n.get()
+    });
+    let _level = Level;
+    if depth > MAX_NESTING {
+        return Err(serde::de::Error::custom(format!(
+            "a value nests lists and maps deeper than {MAX_NESTING} levels"
+        )));
+    }
+    T::deserialize(d)
 }
 
 impl Value {

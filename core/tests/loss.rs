@@ -367,3 +367,52 @@ async fn a_send_target_that_lost_its_records_fails_or_is_reloaded() {
     let again = w.run().await.unwrap();
     assert_eq!(again.counts.updated_b + again.counts.created_b, 0);
 }
+
+/// Found by the model harness: a send matched by key does not read B, so
+/// a record it wrote over an unlinked record of B was journaled as new, and
+/// undoing the run deleted B's record instead of putting it back.
+#[tokio::test]
+async fn undoing_a_send_puts_back_what_it_wrote_over() {
+    for first_load in [true, false] {
+        let w = world(Mode::Send, ResolverKind::AWins).await;
+        if !first_load {
+            w.a.put("people", person("0", "synced", "x"));
+            w.run().await.unwrap();
+        }
+        w.b.put("people", person("1", "B's own", "kept"));
+        w.a.put("people", person("1", "from A", "x"));
+        let r = w.run().await.unwrap();
+        assert_eq!(w.city(&w.b, "1").as_deref(), Some("x"));
+        w.engine
+            .undo(&w.pair, &w.ea, &w.eb, r.run_id.unwrap(), false)
+            .await
+            .unwrap();
+        assert_eq!(
+            w.city(&w.b, "1").as_deref(),
+            Some("kept"),
+            "first load {first_load}: B's record is put back"
+        );
+    }
+}
+
+/// Found by the model harness: a send that read B (matched by email) moved
+/// B's cursor past B's own changes, which a send leaves alone; a later
+/// two-way run never saw them.
+#[tokio::test]
+async fn a_send_leaves_b_changes_for_a_later_two_way_run() {
+    let mut w = world(Mode::TwoWay, ResolverKind::AWins).await;
+    w.pair.match_rule = tandem_core::engine::MatchRule::Fields(vec!["name".into()]);
+    w.a.put("people", person("1", "ann", "x"));
+    w.run().await.unwrap();
+    w.b.put("people", person("9", "bob", "only on b"));
+    w.b.put("people", person("1", "ann", "changed on b"));
+    let send = w
+        .engine
+        .run(&w.pair, &w.ea, &w.eb, RunOptions::new().mode(Mode::Send))
+        .await
+        .unwrap();
+    assert_eq!(send.counts.created_a, 0);
+    w.run().await.unwrap();
+    assert_eq!(w.city(&w.a, "9").as_deref(), Some("only on b"));
+    assert_eq!(w.city(&w.a, "1").as_deref(), Some("changed on b"));
+}

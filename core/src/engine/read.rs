@@ -130,6 +130,26 @@ impl Engine {
         }
     }
 
+    /// Whether side B's entity holds no record (or does not exist yet), as
+    /// far as its first batch tells: a run that does not read B writes its
+    /// first load there without looking each record up first.
+    pub(super) async fn empty(&self, pair: &PairConfig, b: &Endpoint) -> Result<bool> {
+        let request = ReadRequest::full(pair.b_entity.clone())
+            .with_fields(pair.b_fields())
+            .with_batch_size(1);
+        let mut stream = match b.source.read(request).await {
+            Err(Error::NotFound { .. }) => return Ok(true),
+            other => other?,
+        };
+        use futures::StreamExt;
+        match stream.next().await {
+            None => Ok(true),
+            Some(Err(Error::NotFound { .. })) => Ok(true),
+            Some(Err(e)) => Err(e),
+            Some(Ok(batch)) => Ok(batch.changes.is_empty() && batch.rejected.is_empty()),
+        }
+    }
+
     pub(super) fn guard(
         &self,
         pair: &PairConfig,

@@ -361,6 +361,12 @@ impl Engine {
             ),
             SideWriter::new(Side::B, b, &pair.b_entity, pair, opts.dry_run, journal),
         ];
+        // B is not read: a record A sends may be on B already, unlinked.
+        // Unless B is empty (a first load), what a write replaces there is
+        // journaled too, for undo and rollback.
+        if !read_p && !opts.dry_run && !(links.count(Side::B) == 0 && self.empty(pair, b).await?) {
+            writers[Side::B as usize].unread();
+        }
         let outcome = async {
             let (scope, snapshot) = self
                 .scope(
@@ -549,7 +555,9 @@ impl Engine {
         let mut cursors = Vec::new();
         if opts.period.is_none() {
             let mut read = vec![(s_side, s_read.cursor)];
-            if read_p {
+            // A send leaves B's own changes alone: B's cursor stays where
+            // it was, so that a later two-way run still reads them.
+            if read_p && mode != Mode::Send {
                 read.insert(0, (p_side, p_read.cursor));
             }
             for (side, cursor) in read {

@@ -54,6 +54,9 @@ pub(super) struct SideWriter<'a> {
     /// The keys written, for the side's cursor (`None` past
     /// [`WRITTEN_LISTED`]).
     written: Option<Vec<Key>>,
+    /// The run did not read this side, so a record it creates may be there
+    /// already, unlinked: its before-image is fetched too.
+    unread: bool,
 }
 
 /// The task applying a batch: it gives the transaction back with the outcome.
@@ -102,7 +105,15 @@ impl<'a> SideWriter<'a> {
             in_flight: None,
             waited: Default::default(),
             written: Some(Vec::new()),
+            unread: false,
         }
+    }
+
+    /// The run does not read this side: the records it creates are looked
+    /// for too before they are written, so that an undo or a rollback puts
+    /// back one that was there, unlinked, instead of deleting it.
+    pub(super) fn unread(&mut self) {
+        self.unread = true;
     }
 
     /// Queues one write; `key` is the key on this side.
@@ -289,7 +300,7 @@ impl<'a> SideWriter<'a> {
         let existing: Vec<Key> = changes
             .iter()
             .zip(queued)
-            .filter(|(_, q)| !q.created)
+            .filter(|(_, q)| !q.created || self.unread)
             .map(|(c, _)| c.key().clone())
             .collect();
         let mut before = HashMap::new();

@@ -269,6 +269,7 @@ fn response() -> impl Strategy<Value = Response> {
         )
         .prop_map(Response::Applied),
         vec(record(), 0..3).prop_map(Response::Records),
+        proptest::option::of(vec(any::<u8>(), 0..24).prop_map(Cursor)).prop_map(Response::Cursor),
         LazyJust::new(|| Response::Done),
     ]
 }
@@ -404,6 +405,16 @@ fn request() -> impl Strategy<Value = Request> {
         any::<u64>().prop_map(Request::Commit),
         (any::<String>(), vec(key(), 0..3))
             .prop_map(|(entity, keys)| Request::Fetch { entity, keys }),
+        (
+            any::<String>(),
+            vec(any::<u8>(), 0..24),
+            proptest::option::of(vec(key(), 0..3))
+        )
+            .prop_map(|(entity, cursor, written)| Request::AfterWrite {
+                entity,
+                cursor: Cursor(cursor),
+                written
+            }),
     ]
 }
 

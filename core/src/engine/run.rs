@@ -364,8 +364,11 @@ impl Engine {
         // B is not read: a record A sends may be on B already, unlinked.
         // Unless B is empty (a first load), what a write replaces there is
         // journaled too, for undo and rollback.
-        if !read_p && !opts.dry_run && !(links.count(Side::B) == 0 && self.empty(pair, b).await?) {
-            writers[Side::B as usize].unread();
+        if !read_p && !opts.dry_run {
+            let first_load_into_empty = links.count(Side::B) == 0 && self.empty(pair, b).await?;
+            if !first_load_into_empty {
+                writers[Side::B as usize].unread();
+            }
         }
         let outcome = async {
             let (scope, snapshot) = self

@@ -1,6 +1,6 @@
 //! Cells as values: typed cells, dates and times, and cell names (`C7`).
 
-use calamine::{Data, ExcelDateTime};
+use calamine::{Data, ExcelDateTime, ExcelDateTimeType};
 use jiff::civil;
 use tandem_core::Value;
 
@@ -60,14 +60,35 @@ pub(crate) fn number(f: f64) -> Value {
     }
 }
 
-/// A date-formatted cell.
+/// The last day Excel holds, 9999-12-31, as a serial of each epoch.
+const LAST_DAY_1900: f64 = 2_958_465.0;
+const LAST_DAY_1904: f64 = 2_957_003.0;
+
+/// A date-formatted cell. A serial no date holds (negative, NaN, or past
+/// 9999-12-31 to the millisecond) stays a number: calamine would read it as
+/// its first or last day.
 fn excel_datetime(dt: &ExcelDateTime) -> Value {
     let serial = dt.as_f64();
     if dt.is_duration() {
-        return Value::Text(iso_duration(serial).into());
+        return match iso_duration(serial) {
+            Some(text) => Value::Text(text.into()),
+            None => number(serial),
+        };
+    }
+    // `ExcelDateTime` does not tell its epoch, but compares by it.
+    let is_1904 = *dt == ExcelDateTime::new(serial, ExcelDateTimeType::DateTime, true);
+    let last = if is_1904 {
+        LAST_DAY_1904
+    } else {
+        LAST_DAY_1900
+    };
+    // NaN fails both comparisons.
+    let held = serial >= 0.0 && (serial * 86_400_000.0).round() < (last + 1.0) * 86_400_000.0;
+    if !held {
+        return number(serial);
     }
     let (y, mo, d, h, mi, s, ms) = dt.to_ymd_hms_milli();
-    if serial.abs() < 1.0 {
+    if serial < 1.0 {
         let time = if ms == 0 {
             format!("{h:02}:{mi:02}:{s:02}")
         } else {
@@ -106,17 +127,22 @@ fn days_from_civil(date: civil::Date) -> i32 {
     era * 146_097 + doe - 719_468
 }
 
-/// A duration in days as ISO 8601 text, to the millisecond.
-fn iso_duration(days: f64) -> String {
-    let total_ms = (days * 86_400_000.0).round() as i64;
-    let sign = if total_ms < 0 { "-" } else { "" };
-    let ms = total_ms.abs();
+/// A duration in days as ISO 8601 text, to the millisecond; `None` when
+/// its milliseconds are NaN or do not fit in an `i64`.
+fn iso_duration(days: f64) -> Option<String> {
+    let total_ms = (days * 86_400_000.0).round();
+    // 2^63 is the first float past i64::MAX.
+    if total_ms.is_nan() || total_ms.abs() >= 9_223_372_036_854_775_808.0 {
+        return None;
+    }
+    let sign = if total_ms < 0.0 { "-" } else { "" };
+    let ms = (total_ms as i64).unsigned_abs();
     let (h, m, s, frac) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
-    if frac == 0 {
+    Some(if frac == 0 {
         format!("{sign}PT{h}H{m}M{s}S")
     } else {
         format!("{sign}PT{h}H{m}M{s}.{frac:03}S")
-    }
+    })
 }
 
 /// An OpenDocument date (`2024-01-31`) or date and time
@@ -167,7 +193,6 @@ pub(crate) fn sheet_ref(sheet: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use calamine::ExcelDateTimeType;
 
     #[test]
     fn names_cells_as_excel_does() {

@@ -134,6 +134,11 @@ pub fn parse_sha256(text: &str) -> Result<[u8; 32], String> {
             hex.len()
         ));
     }
+    // Checked before the digits are sliced in pairs, which would panic
+    // inside a character of more than one byte.
+    if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err("expected hex digits after sha256:".to_owned());
+    }
     let mut out = [0u8; 32];
     for (i, byte) in out.iter_mut().enumerate() {
         *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)

@@ -99,6 +99,10 @@ fn message(kind: &Kind) -> String {
                 plain(expected)
             )
         }
+        // A table (a struct) given as an array of the wrong length.
+        Kind::InvalidLength(_, expected) => {
+            format!("invalid type: found an array, expected {}", plain(expected))
+        }
         Kind::DuplicateField(field) => format!("duplicate field {field:?}"),
         Kind::Message(m) => m.trim_end_matches('.').to_owned(),
         other => other.to_string(),

@@ -34,6 +34,8 @@
 mod daemon;
 mod errors;
 mod paths;
+#[cfg(test)]
+mod prop_tests;
 mod raw;
 mod schedule;
 mod secrets;

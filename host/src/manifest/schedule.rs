@@ -203,7 +203,13 @@ fn parse_hours(text: &str) -> Result<Vec<usize>, String> {
     Ok(hours)
 }
 
-/// Parses a duration: a whole number with `s`, `m` or `h` (`30s`, `5m`, `2h`).
+/// The longest duration a schedule or the daemon takes, in seconds: a
+/// year (`8760h`). Longer is a mistake, and the scheduler's clock
+/// arithmetic would overflow on far longer ones.
+pub const LONGEST_SECS: u64 = 365 * 24 * 3600;
+
+/// Parses a duration: a whole number with `s`, `m` or `h` (`30s`, `5m`,
+/// `2h`), at most a year.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let bad = || format!("{text:?} is not a duration; write e.g. \"30s\", \"5m\" or \"2h\"");
@@ -211,12 +217,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let (n, unit) = t.split_at(split);
     let n: u64 = n.parse().map_err(|_| bad())?;
     let secs = match unit.trim() {
-        "s" | "sec" | "secs" => n,
-        "m" | "min" | "mins" => n * 60,
-        "h" => n * 3600,
+        "s" | "sec" | "secs" => Some(n),
+        "m" | "min" | "mins" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
         _ => return Err(bad()),
     };
-    Ok(Duration::from_secs(secs))
+    match secs {
+        Some(secs) if secs <= LONGEST_SECS => Ok(Duration::from_secs(secs)),
+        _ => Err(format!("{text:?} is more than a year; write at most \"8760h\"")),
+    }
 }
 
 /// A duration as the shortest text [`parse_duration`] reads back.
@@ -312,7 +321,14 @@ impl ScheduleSection {
             .map_err(|e| format!("schedule.after_start: {e}"))?;
         let every = match self.every {
             None => None,
-            Some(Every::Minutes(m)) => Some(Duration::from_secs(m * 60)),
+            Some(Every::Minutes(m)) => match m.checked_mul(60) {
+                Some(secs) if secs <= LONGEST_SECS => Some(Duration::from_secs(secs)),
+                _ => {
+                    return Err(format!(
+                        "schedule.every: {m} minutes is more than a year; write at most 525600"
+                    ));
+                }
+            },
             Some(Every::Text(t)) => {
                 Some(parse_duration(&t).map_err(|e| format!("schedule.every: {e}"))?)
             }

@@ -416,3 +416,29 @@ async fn a_send_leaves_b_changes_for_a_later_two_way_run() {
     assert_eq!(w.city(&w.a, "9").as_deref(), Some("only on b"));
     assert_eq!(w.city(&w.a, "1").as_deref(), Some("changed on b"));
 }
+
+/// Found by the model harness: an undo put a link's hashes back but kept
+/// the undone run's base record; the next merge then took A's undone edit
+/// for a change of B's and lost it.
+#[tokio::test]
+async fn a_merge_after_an_undo_uses_the_base_from_before_the_run() {
+    let w = world(Mode::TwoWay, ResolverKind::Manual).await;
+    w.a.put("people", person("1", "ann", "rome"));
+    w.run().await.unwrap();
+    w.a.put("people", person("1", "ann", "milan"));
+    let r = w.run().await.unwrap();
+    assert_eq!(w.city(&w.b, "1").as_deref(), Some("milan"));
+    w.engine
+        .undo(&w.pair, &w.ea, &w.eb, r.run_id.unwrap(), false)
+        .await
+        .unwrap();
+    assert_eq!(w.city(&w.b, "1").as_deref(), Some("rome"));
+    // A still holds its edit; B now edits another field: they merge.
+    w.b.put("people", person("1", "bob", "rome"));
+    w.run().await.unwrap();
+    for side in [&w.a, &w.b] {
+        let r = side.get("people", "1").unwrap();
+        assert_eq!(r.get("name"), Some(&Value::from("bob")));
+        assert_eq!(r.get("city"), Some(&Value::from("milan")), "A's edit kept");
+    }
+}

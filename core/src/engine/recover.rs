@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{Endpoint, Engine, OnCrash, PairConfig};
 use crate::error::{Error, Result};
-use crate::record::{Change, Key};
+use crate::record::{Change, Key, Record};
 use crate::store::{
     Commit, DayDetail, DayStatus, JournalEntry, LinkUpdate, RunError, RunRow, RunStatus, Side,
 };
@@ -307,7 +307,7 @@ impl Engine {
                         b_key: before.b_key.clone(),
                         hash_a: before.hash_a,
                         hash_b: before.hash_b,
-                        base: None,
+                        base: Some(base_before(pair, e, before)),
                         disabled: before.disabled,
                         day: before.day,
                     });
@@ -322,4 +322,30 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// The base record to put back with a link an undo restores. The undone
+/// run replaced it; where the sides were in step before the run and the
+/// journaled before-image is that content, it is the base again. Else no
+/// base is known: an empty one, with which the next merge treats every
+/// field both sides hold differently as a conflict for the resolver,
+/// rather than merging against the undone run's record.
+fn base_before(pair: &PairConfig, e: &JournalEntry, before: &crate::store::LinkRow) -> Record {
+    let key = before
+        .a_key
+        .clone()
+        .or_else(|| before.b_key.clone())
+        .unwrap_or_else(|| e.key.clone());
+    if let (Some(r), Some(h)) = (&e.before, before.hash_a)
+        && before.hash_b == Some(h)
+    {
+        let r = match e.side {
+            Side::A => pair.canonical_a(r.clone()),
+            Side::B => pair.canonical_b(r.clone()),
+        };
+        if r.content_hash() == h {
+            return r;
+        }
+    }
+    Record::new(key)
 }

@@ -442,3 +442,28 @@ async fn a_merge_after_an_undo_uses_the_base_from_before_the_run() {
         assert_eq!(r.get("city"), Some(&Value::from("milan")), "A's edit kept");
     }
 }
+
+/// Found by the model harness: a one-way run of a two-way pair kept no
+/// base record, so edits of different fields on the two sides afterwards
+/// were a conflict instead of a merge.
+#[tokio::test]
+async fn a_one_way_run_of_a_two_way_pair_keeps_bases_for_merges() {
+    let w = world(Mode::TwoWay, ResolverKind::Manual).await;
+    w.a.put("people", person("1", "ann", "rome"));
+    w.engine
+        .run(&w.pair, &w.ea, &w.eb, RunOptions::new().mode(Mode::Send))
+        .await
+        .unwrap();
+    w.a.put("people", person("1", "ann", "milan"));
+    w.b.put("people", person("1", "bob", "rome"));
+    let r = w.run().await.unwrap();
+    assert_eq!(
+        (r.counts.merged, r.counts.conflict),
+        (1, 0),
+        "{:?}",
+        r.counts
+    );
+    for side in [&w.a, &w.b] {
+        assert_eq!(w.city(side, "1").as_deref(), Some("milan"));
+    }
+}

@@ -785,7 +785,7 @@ impl<'a> Classifier<'a> {
         if flows {
             let h = record.content_hash();
             // A one-way run does not copy the record it writes.
-            let base = match self.mode.keeps_base() {
+            let base = match self.mode.keeps_base() || self.pair.mode.keeps_base() {
                 true => record.clone(),
                 false => Record::new(key.clone()),
             };

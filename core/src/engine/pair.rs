@@ -23,8 +23,9 @@ pub enum Mode {
 }
 
 impl Mode {
-    /// Whether runs keep base records, for field merges: two-way pairs do;
-    /// one-way runs keep only keys and hashes.
+    /// Whether runs keep base records, for field merges: two-way pairs do
+    /// (in every mode they run in); one-way pairs keep only keys and
+    /// hashes.
     pub fn keeps_base(self) -> bool {
         matches!(self, Mode::TwoWay | Mode::Full)
     }

@@ -154,7 +154,9 @@ impl Engine {
         };
         let to_sync = scope.as_ref().map(|s| s.days_to_sync()).unwrap_or_default();
         let mut state = RunState {
-            keep_base: mode.keeps_base(),
+            // A one-way run of a two-way pair keeps bases too, for the
+            // field merges of the pair's next two-way run.
+            keep_base: mode.keeps_base() || pair.mode.keeps_base(),
             ..Default::default()
         };
         let result = self

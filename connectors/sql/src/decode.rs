@@ -70,8 +70,8 @@ fn mysql(row: &sqlx::mysql::MySqlRow, i: usize) -> Decoded {
     if v.is_null() {
         return Ok(Value::Null);
     }
-    let ty = v.type_info().name().to_owned();
-    Ok(match ty.as_str() {
+    let info = v.type_info().into_owned();
+    Ok(match info.name() {
         "BOOLEAN" => Value::Bool(<bool as Decode<D>>::decode(v)?),
         "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" => {
             Value::Int(<i64 as Decode<D>>::decode(v)?)
@@ -83,6 +83,12 @@ fn mysql(row: &sqlx::mysql::MySqlRow, i: usize) -> Decoded {
         "DOUBLE" => Value::Float(<f64 as Decode<D>>::decode(v)?),
         "DATETIME" | "TIMESTAMP" => instant(<DateTime<Utc> as Decode<D>>::decode(v)?),
         "DATE" => date(<NaiveDate as Decode<D>>::decode(v)?),
+        // The driver names a column BINARY, VARBINARY or BLOB by the
+        // protocol's binary flag, which text in a `_bin` collation carries
+        // too; only the `binary` character set holds bytes.
+        _ if <str as sqlx::Type<D>>::compatible(&info) => {
+            Value::Text(<&str as Decode<D>>::decode(v)?.into())
+        }
         "BINARY" | "VARBINARY" | "TINYBLOB" | "BLOB" | "MEDIUMBLOB" | "LONGBLOB" => {
             Value::Bytes(<Vec<u8> as Decode<D>>::decode(v)?)
         }

@@ -38,7 +38,16 @@ pub(crate) fn coerce(value: Value, kind: FieldType) -> Result<Value, String> {
             _ => return fail(&Value::Text(s)),
         },
         (K::Bytes, v @ Value::Bytes(_)) => v,
-        (K::Bytes, Value::Text(s)) => Value::Bytes(s.into_string().into_bytes()),
+        // Bytes in text are hex, as every side writes them.
+        (K::Bytes, Value::Text(s)) => match from_hex(&s) {
+            Some(b) => Value::Bytes(b),
+            None => {
+                let shown = describe(&Value::Text(s));
+                return Err(format!(
+                    "{shown} is not valid bytes (hex, two digits a byte)"
+                ));
+            }
+        },
         (K::Date, v @ Value::Date(_)) => v,
         (K::Date, Value::Text(s)) => match s.trim().parse::<jiff::civil::Date>() {
             Ok(d) => Value::Date(d),
@@ -190,6 +199,18 @@ fn parse_int(s: &str) -> Option<i64> {
     })
 }
 
+/// Bytes from their text form, lowercase or uppercase hex.
+fn from_hex(s: &str) -> Option<Vec<u8>> {
+    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let s = s.as_bytes();
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    s.chunks_exact(2)
+        .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
+        .collect()
+}
+
 /// Whether text is a plain decimal number: `-12.50`, `3`, `.5`.
 fn is_decimal(s: &str) -> bool {
     let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
@@ -260,6 +281,17 @@ mod tests {
             coerce(Value::Int(7), FieldType::Text),
             Ok(Value::Text("7".into()))
         );
+    }
+
+    #[test]
+    fn bytes_in_text_are_hex() {
+        let bytes = |s: &str| coerce(s.into(), FieldType::Bytes);
+        assert_eq!(bytes("00fF10"), Ok(Value::Bytes(vec![0, 0xff, 0x10])));
+        assert_eq!(bytes(""), Ok(Value::Bytes(vec![])));
+        for bad in ["abc", "zz", "k1", "0x00", "é0"] {
+            let err = bytes(bad).unwrap_err();
+            assert!(err.contains("not valid bytes"), "{bad}: {err}");
+        }
     }
 
     #[test]

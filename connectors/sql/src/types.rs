@@ -76,7 +76,7 @@ fn sqlite_kind(t: &str) -> FieldType {
 
 /// Whether a PostgreSQL or MySQL column is read through a cast to text
 /// (the driver has no exact Rust type for it: decimals, JSON, and types
-/// Tandem does not know).
+/// Tandem does not know; or the text form drops PostgreSQL's padding).
 pub(crate) fn read_as_text(backend: Backend, kind: FieldType, sql_type: &str) -> bool {
     match backend {
         Backend::Sqlite => false,
@@ -86,6 +86,9 @@ pub(crate) fn read_as_text(backend: Backend, kind: FieldType, sql_type: &str) ->
                 FieldType::Decimal | FieldType::Json | FieldType::Unknown
             ) || sql_type.eq_ignore_ascii_case("uuid")
                 || sql_type.eq_ignore_ascii_case("citext")
+                // `CHAR(n)` pads with spaces that PostgreSQL holds
+                // insignificant; its text is without them.
+                || sql_type.eq_ignore_ascii_case("bpchar")
         }
         Backend::MySql => {
             matches!(

@@ -135,13 +135,13 @@ impl Record {
     }
 
     /// The content hash of the fields: independent of field order and of the
-    /// types systems give values (see [`Value::write_canonical`]); a null
-    /// field hashes as an absent one.
+    /// types systems give values (see [`Value::write_canonical`]); a blank
+    /// field (null, empty text or bytes) hashes as an absent one.
     pub fn content_hash(&self) -> u64 {
         let mut buf = String::with_capacity(64);
         let mut acc: u64 = 0;
         for (name, value) in &self.fields {
-            if value.is_null() {
+            if value.is_blank() {
                 continue;
             }
             buf.clear();
@@ -156,12 +156,12 @@ impl Record {
 
     /// Whether two records hold the same content (see [`Record::content_hash`]).
     pub fn same_content(&self, other: &Record) -> bool {
-        let non_null = |r: &Record| r.fields.iter().filter(|(_, v)| !v.is_null()).count();
-        non_null(self) == non_null(other)
+        let filled = |r: &Record| r.fields.iter().filter(|(_, v)| !v.is_blank()).count();
+        filled(self) == filled(other)
             && self
                 .fields
                 .iter()
-                .filter(|(_, v)| !v.is_null())
+                .filter(|(_, v)| !v.is_blank())
                 .all(|(n, v)| other.get(n).is_some_and(|o| v.same_content(o)))
     }
 }

@@ -85,12 +85,25 @@ impl Value {
         }
     }
 
+    /// Whether this is null or empty (text or bytes): content comparison
+    /// holds these as one value, since a side such as a CSV file has one
+    /// empty cell for them all (see [`Value::same_content`]).
+    pub fn is_blank(&self) -> bool {
+        match self {
+            Value::Null => true,
+            Value::Text(s) => s.is_empty(),
+            Value::Bytes(b) => b.is_empty(),
+            _ => false,
+        }
+    }
+
     /// Writes the canonical text form used to compare values across systems.
     ///
     /// Systems disagree about types (a CSV cell `42` is text, the same column
     /// in SQL is an integer), so the engine compares and hashes values by
-    /// this form: `Int(42)` and `Text("42")` are the same content, `Null`
-    /// and `Text("")` are not.
+    /// this form: `Int(42)` and `Text("42")` are the same content. `Null`
+    /// has a form of its own, but compares as the same content as
+    /// `Text("")` (see [`Value::is_blank`]).
     pub fn write_canonical(&self, out: &mut String) {
         use std::fmt::Write;
         match self {
@@ -151,9 +164,13 @@ impl Value {
         s
     }
 
-    /// Whether two values hold the same content in their canonical form.
+    /// Whether two values hold the same content: the same canonical form,
+    /// or both blank (null, empty text or empty bytes: a side that cannot
+    /// tell them apart reads back one for another).
     pub fn same_content(&self, other: &Value) -> bool {
-        self == other || self.canonical() == other.canonical()
+        self == other
+            || (self.is_blank() && other.is_blank())
+            || self.canonical() == other.canonical()
     }
 
     /// Converts a JSON value; numbers become `Int` when they fit, else `Float`.

@@ -260,11 +260,19 @@ fn read_and_check(dialect: &Dialect, before: &[u8], bytes: &[u8]) -> Result<(), 
 // ---- Inputs ----
 
 fn dialect() -> impl Strategy<Value = Dialect> {
+    let delimiter = prop_oneof![
+        4 => proptest::sample::select(&b",;\t|"[..]),
+        1 => proptest::sample::select(&b" \0a#\x7f\"\\"[..]),
+    ];
+    let quote = prop_oneof![
+        4 => proptest::sample::select(&b"\"'"[..]),
+        1 => proptest::sample::select(&b"\0x|,\\"[..]),
+    ];
     (
         any::<bool>(),
         any::<bool>(),
-        proptest::sample::select(&b",;\t|"[..]),
-        proptest::sample::select(&b"\"'"[..]),
+        delimiter,
+        quote,
         prop_oneof![4 => Just(true), 1 => Just(false)],
         prop_oneof![4 => Just(false), 1 => Just(true)],
     )
@@ -273,7 +281,8 @@ fn dialect() -> impl Strategy<Value = Dialect> {
                 jsonl,
                 skip,
                 delimiter,
-                quote,
+                // The configuration refuses a quote that is the delimiter.
+                quote: if quote == delimiter { b'\'' } else { quote },
                 header,
                 composite,
             },

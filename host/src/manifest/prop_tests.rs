@@ -349,10 +349,22 @@ fn schedule() -> impl Strategy<Value = String> {
 }
 
 fn daemon() -> impl Strategy<Value = String> {
+    // 64 bytes of hex digits, where a wide character may replace some.
+    let wide = (
+        "[0-9a-f]{64}",
+        any::<proptest::sample::Index>(),
+        proptest::sample::select(vec!["é", "€", "😀", "g"]),
+    )
+        .prop_map(|(mut hex, at, c)| {
+            let at = at.index(64 - c.len() + 1);
+            hex.replace_range(at..at + c.len(), c);
+            format!("sha256:{hex}")
+        });
     let hash = prop_oneof![
-        Just(format!("sha256:{}", "ab".repeat(32))),
-        "sha256:[0-9a-fA-Fé€😀g ]{0,66}",
-        any::<String>(),
+        1 => Just(format!("sha256:{}", "ab".repeat(32))),
+        2 => wide,
+        1 => "sha256:[0-9a-fA-Fé€😀g ]{0,66}",
+        1 => any::<String>(),
     ];
     let token = (
         name(),
@@ -451,6 +463,10 @@ fn shuffled_lines() -> impl Strategy<Value = String> {
     })
 }
 
+/// A plugin and two endpoints of it, `src` and `dst`.
+const VALID_BASE: &str = "[plugins]\nfile = \"f.so\"\n\
+    [endpoints.src]\ntype = \"file\"\n[endpoints.dst]\ntype = \"file\"\n";
+
 /// Manifests that are valid: they load, with what they say.
 fn valid() -> impl Strategy<Value = (String, usize)> {
     let pair = (
@@ -491,9 +507,7 @@ fn valid() -> impl Strategy<Value = (String, usize)> {
         let mut names: Vec<&String> = pairs.iter().map(|(n, _)| n).collect();
         names.sort();
         names.dedup();
-        let mut out = String::from(
-            "[plugins]\nfile = \"f.so\"\n[endpoints.src]\ntype = \"file\"\n[endpoints.dst]\ntype = \"file\"\n",
-        );
+        let mut out = String::from(VALID_BASE);
         let mut seen = Vec::new();
         for (name, text) in &pairs {
             if !seen.contains(name) {
@@ -541,6 +555,19 @@ proptest! {
     }
 
     #[test]
+    fn daemon_and_schedule_sections_are_loaded_or_refused_clearly(
+        daemon in daemon(),
+        schedule in proptest::option::of(schedule()),
+    ) {
+        // After a valid pair, so that these sections are what is checked.
+        let schedule = schedule.map(|s| format!("[pairs.p.schedule]\n{s}")).unwrap_or_default();
+        let path = write(&format!("{VALID_BASE}[pairs.p]\na = \"src\"\nb = \"dst\"\nentity = \"e\"\n{schedule}{daemon}"));
+        if let Err(err) = parse(&path) {
+            check_error(&err, &path)?;
+        }
+    }
+
+    #[test]
     fn the_real_loader_takes_any_manifest_without_a_panic(text in manifest()) {
         // With the environment: other tests' `TANDEM_` variables may show.
         let path = write(&text);
@@ -562,10 +589,7 @@ proptest! {
 
 /// Loads `extra` after a plugin, two endpoints and a pair `p`.
 fn load_pair(extra: &str) -> Result<Manifest, String> {
-    let text = format!(
-        "[plugins]\nfile = \"f.so\"\n[endpoints.src]\ntype = \"file\"\n[endpoints.dst]\ntype = \"file\"\n\
-         [pairs.p]\na = \"src\"\nb = \"dst\"\nentity = \"e\"\n{extra}"
-    );
+    let text = format!("{VALID_BASE}[pairs.p]\na = \"src\"\nb = \"dst\"\nentity = \"e\"\n{extra}");
     parse(&write(&text))
 }
 

@@ -57,7 +57,29 @@ pub fn same_side(
         .chain(want.keys().filter(|k| !now.contains_key(*k)))
         .cloned()
         .collect();
-    fail(what, format!("side {side:?}: {}", diff(now, want))).map_err(|f| f.about_all(odd))
+    // Whether the sides differ only where one holds "" and the other null.
+    let blank = |m: &BTreeMap<String, Rec>| -> BTreeMap<String, Rec> {
+        m.iter()
+            .map(|(k, r)| {
+                let mut r = r.clone();
+                r.fields.retain(|_, v| !v.is_empty());
+                (k.clone(), r)
+            })
+            .collect()
+    };
+    let only_blank = same_fields(&blank(now), &blank(want));
+    fail(what, format!("side {side:?}: {}", diff(now, want))).map_err(|f| {
+        let mut f = f.about_all(odd);
+        if only_blank {
+            for id in &f.idents.clone() {
+                f.context
+                    .entry(id.clone())
+                    .or_default()
+                    .push("only \"\" and null differ");
+            }
+        }
+        f
+    })
 }
 
 /// Marks the runs left running as owned by a process that is gone, as
@@ -141,6 +163,7 @@ pub fn recorded(
     rows: &[&ConflictRow],
     want: &[Recorded],
     ident: impl Fn(&ConflictRow) -> String,
+    rec: impl Fn(&Record) -> Rec,
 ) -> Result<(), Failure> {
     let mut by_ident: HashMap<String, &ConflictRow> = HashMap::new();
     for r in rows {
@@ -174,7 +197,7 @@ pub fn recorded(
             .map_err(|f| f.about(&w.ident));
         }
         if let Some(loser) = &w.loser {
-            let got = row.loser.as_ref().map(|r| crate_rec(r).fields);
+            let got = row.loser.as_ref().map(|r| rec(r).fields);
             if got.as_ref() != loser.as_ref() {
                 return fail(
                     "conflict loser",
@@ -195,10 +218,6 @@ pub fn recorded(
         .map_err(|f| f.about(id));
     }
     Ok(())
-}
-
-fn crate_rec(r: &Record) -> Rec {
-    crate::world::World::rec_of(r)
 }
 
 /// The run's counts say what its targets committed.

@@ -9,10 +9,6 @@ use crate::world::Failure;
 /// The open bug a failure is, if any: every record it is about must be
 /// explained by one.
 pub fn matches(cfg: &Config, f: &Failure) -> Option<&'static str> {
-    // Issue 18, problem 10: two runs of one pair both start and write.
-    if f.kind == "exclusion" {
-        return Some("issue 18 #10: one run per pair can be bypassed");
-    }
     if f.idents.is_empty() {
         return None;
     }
@@ -35,32 +31,30 @@ fn for_record(cfg: &Config, kind: &str, tags: &[&str]) -> Option<&'static str> {
             | "pending conflicts"
     );
     let tagged = |t: &str| tags.contains(&t);
-    // Undo puts a link's hashes back but keeps the base record of the
-    // undone run; the first sync after it merges against that base and
-    // takes the undone fields for deletions by the other side.
-    if wrong_outcome && tagged("first sync after an undo") {
-        return Some("undo keeps the undone run's base record (found by this harness)");
+    // Issue 18, problem 8: a side that keeps "" apart from null does not
+    // get back the "" it synced (PostgreSQL ↔ MariaDB: a "" written on
+    // MariaDB arrives as null).
+    if wrong_outcome && tagged("only \"\" and null differ") {
+        return Some("issue 18 #8: \"\" and null are not kept apart across sides");
     }
-    // A send or receive run records a link without its base record
-    // (hashes only); a later two-way run then merges against an empty
-    // base, and edits of different fields on the two sides become a
-    // conflict instead of merging.
-    if wrong_outcome && tagged("one-way base") {
+    // Undo gives a restored link the base from before the run only where
+    // the sides were in step then; a record changed on both sides before
+    // the undone run (merged by it) gets an empty base, and the first
+    // sync after the undo calls the two sides' edits of different fields
+    // a conflict instead of merging them.
+    if wrong_outcome && tagged("first sync after an undo") {
         return Some(
-            "a one-way run leaves no base record, so later field merges fail (found by this harness)",
+            "undo leaves an empty base for a record both sides had changed (found by this harness)",
         );
     }
-    // A send that reads B (matched by email, or forced to reload a B that
-    // lost what was synced to it) moves B's cursor past B's own new and
-    // changed records, which a send leaves alone. Later runs never see
-    // them again: a two-way run never copies them to A, and a record with
-    // the same email on A is created beside a new one instead of being
-    // paired.
-    if (wrong_outcome || (kind == "duplicate" && cfg.by_email))
-        && tagged("skipped by a send that read B")
-    {
+    // A send or receive run of a pair configured one-way records a link
+    // without its base record (hashes only); a two-way run of the pair
+    // (`--mode two_way`) then merges against an empty base, and edits of
+    // different fields on the two sides become a conflict instead of
+    // merging.
+    if wrong_outcome && tagged("one-way base") {
         return Some(
-            "a send that reads B moves B's cursor past B's own changes (found by this harness)",
+            "a one-way pair's runs keep no base record, so a later two-way run does not merge (found by this harness)",
         );
     }
     // A run killed after its targets committed but before the store
@@ -72,17 +66,17 @@ fn for_record(cfg: &Config, kind: &str, tags: &[&str]) -> Option<&'static str> {
             "a resumed run loses the conflicts a killed run resolved (found by this harness)",
         );
     }
-    // A send matched by key does not read B, so a record A sends that B
-    // already held (unlinked) is journaled as created, with no
-    // before-image: undoing the run, or rolling back a crash of it,
-    // deletes B's record instead of putting it back.
+    // A forced receive deletes what only A has (unlinked) and journals
+    // the delete with no before-image, as if the record were created:
+    // undoing the run, or rolling back a crash of it, leaves A's record
+    // deleted instead of putting it back.
     if matches!(
         kind,
         "undo did not restore it" | "a rolled back run left it changed" | "atomicity"
-    ) && tagged("a send wrote over an unread record of B")
+    ) && tagged("written over with no before-image")
     {
         return Some(
-            "a send's write over an unread B record has no before-image (found by this harness)",
+            "a forced receive journals no before-image for what only A had (found by this harness)",
         );
     }
     None

@@ -47,8 +47,9 @@ pub struct Settings {
     pub resolver: ResolverKind,
     pub max_delete: f64,
     pub by_email: bool,
-    /// Both sources keep cursors (else every read is a snapshot).
-    pub cursors: bool,
+    /// Whether each side's source keeps cursors (else its every read is a
+    /// snapshot).
+    pub cursors: [bool; 2],
 }
 
 /// A conflict the sync must record.
@@ -456,7 +457,7 @@ fn plan(st: &State, mode: Mode, force: bool, s: Settings, reload: bool) -> Outco
     if !force {
         let linked = st.links.len();
         for (side, read) in [(Side::A, true), (Side::B, b_read)] {
-            let snapshot = !s.cursors
+            let snapshot = !s.cursors[ix(side)]
                 || !st.cursor[ix(side)]
                 || mode == Mode::Full
                 || reload
@@ -474,11 +475,9 @@ fn plan(st: &State, mode: Mode, force: bool, s: Settings, reload: bool) -> Outco
             }
         }
     }
-    if s.cursors {
-        run.out.cursor[0] = true;
-        if b_read {
-            run.out.cursor[1] = true;
-        }
+    run.out.cursor[0] = s.cursors[0];
+    if b_read {
+        run.out.cursor[1] = s.cursors[1];
     }
     Outcome::Done(Expected {
         state: run.out,

@@ -63,6 +63,8 @@ pub trait SideIo: Send + Sync {
     async fn raw(&self) -> Vec<Record>;
     /// The side as an endpoint the engine runs.
     fn endpoint(&self) -> Endpoint;
+    /// Removes what the side made outside the world's folder.
+    async fn finish(&self) {}
 }
 
 /// A pair's two sides and what they can hold.
@@ -72,10 +74,8 @@ pub struct Kit {
     pub a_entity: String,
     pub b_entity: String,
     pub abilities: Abilities,
-    /// Both sources keep cursors.
-    pub cursors: bool,
-    /// Temporary folders and the like, dropped with the world.
-    pub _keep: Vec<Box<dyn std::any::Any + Send>>,
+    /// Whether each side's source keeps cursors.
+    pub cursors: [bool; 2],
 }
 
 /// Per (side, identity): the user's latest version since the last
@@ -119,12 +119,8 @@ pub struct World {
     /// Records whose link a one-way run wrote last (it keeps no base
     /// record, only hashes).
     one_way_base: BTreeSet<String>,
-    /// Records of side B, new or changed, that a send read and left alone
-    /// (its cursor moved past them): a send matched by email, or a forced
-    /// send reloading B.
-    skipped: BTreeSet<String>,
-    /// Records B held unlinked that the last completed send (matched by
-    /// key, so B unread) wrote over.
+    /// Unlinked records the last completed run wrote over or deleted as if
+    /// they were not there (see `unread_overwrites`).
     overwritten: BTreeSet<String>,
     /// Conflicts a killed run resolved and wrote to a target before it
     /// died (on_crash = resume), until a sync completes.
@@ -139,6 +135,17 @@ pub struct World {
 
 /// The time of the first edit of a program, in seconds since 1970.
 const EPOCH: i64 = 1_700_000_000;
+
+/// Whether a run in `mode` keeps the edits of side `s` (index): one-way
+/// runs replace what the receiving side changed (a forced receive, all of
+/// A's changes).
+fn protected(mode: Mode, force: bool, s: usize) -> bool {
+    match mode {
+        Mode::TwoWay | Mode::Full => true,
+        Mode::Send => s == 0,
+        Mode::Receive => s == 1 || !force,
+    }
+}
 
 fn ix(side: Side) -> usize {
     side as usize
@@ -204,7 +211,6 @@ impl World {
             keys: Default::default(),
             undone: BTreeSet::new(),
             one_way_base: BTreeSet::new(),
-            skipped: BTreeSet::new(),
             overwritten: BTreeSet::new(),
             killed_conflicts: BTreeSet::new(),
             rounds: 0,
@@ -239,13 +245,21 @@ impl World {
         }
     }
 
-    /// A record as the model holds it: text fields, no nulls, no `id`.
-    pub fn rec_of(r: &Record) -> Rec {
+    /// Removes what the sides made outside the world's folder.
+    pub async fn finish(&self) {
+        self.kit.a.finish().await;
+        self.kit.b.finish().await;
+    }
+
+    /// A record as the model holds it: text fields, no `id`, and neither
+    /// null nor "" (one value to content comparison: no value).
+    pub fn rec_of(r: &Record, _nulls: bool) -> Rec {
         let fields = r
             .fields
             .iter()
             .filter(|(n, _)| n != "id")
             .filter_map(|(n, v)| text(v).map(|t| (n.to_string(), t)))
+            .filter(|(_, t)| !t.is_empty())
             .collect();
         Rec {
             key: r.key.as_str().to_owned(),
@@ -258,7 +272,7 @@ impl World {
     async fn actual(&self, side: Side) -> Result<BTreeMap<String, Rec>, Failure> {
         let mut out = BTreeMap::new();
         for r in self.io(side).raw().await {
-            let rec = Self::rec_of(&r);
+            let rec = Self::rec_of(&r, self.kit.abilities.nulls);
             let id = self.ident(&rec.key, &rec.fields);
             if let Some(old) = out.insert(id.clone(), rec) {
                 return fail(
@@ -292,10 +306,9 @@ impl World {
     pub async fn step(&mut self, op: &Op) -> Result<(), Failure> {
         let undone = self.undone.clone();
         let one_way = self.one_way_base.clone();
-        let skipped = self.skipped.clone();
         let overwritten = match op {
-            Op::Sync { mode, .. } => {
-                self.unread_overwrites(&self.model, mode.unwrap_or(self.cfg.mode))
+            Op::Sync { mode, force, .. } => {
+                self.unread_overwrites(&self.model, mode.unwrap_or(self.cfg.mode), *force)
             }
             Op::Undo => self.overwritten.clone(),
             _ => BTreeSet::new(),
@@ -310,14 +323,11 @@ impl World {
                 if one_way.contains(id) {
                     tags.push("one-way base");
                 }
-                if skipped.contains(id) {
-                    tags.push("skipped by a send that read B");
-                }
                 if killed_conflicts.contains(id) {
                     tags.push("a killed run resolved it and resumed");
                 }
                 if overwritten.contains(id) {
-                    tags.push("a send wrote over an unread record of B");
+                    tags.push("written over with no before-image");
                 }
             }
             f
@@ -376,15 +386,12 @@ impl World {
                 fields.insert(name.to_owned(), spelled);
                 continue;
             }
+            // "" and null are one value to a sync: the model holds neither.
             match v.text(self.clock as u64) {
-                Some(t) if t.is_empty() && !self.kit.abilities.nulls => {
-                    // A side without nulls reads "" as no value.
-                    fields.remove(name);
-                }
-                Some(t) => {
+                Some(t) if !t.is_empty() => {
                     fields.insert(name.to_owned(), t);
                 }
-                None => {
+                _ => {
                     fields.remove(name);
                 }
             }
@@ -411,17 +418,17 @@ impl World {
         format!("{letter}{id}")
     }
 
-    /// Records B holds, unlinked, that a send matched by key (which does
-    /// not read B) writes over.
-    fn unread_overwrites(&self, st: &State, mode: Mode) -> BTreeSet<String> {
-        if mode != Mode::Send || self.cfg.by_email {
-            return BTreeSet::new();
+    /// Unlinked records that a run deletes as if they were not there: A's
+    /// under a forced receive (which deletes what only A has).
+    fn unread_overwrites(&self, st: &State, mode: Mode, force: bool) -> BTreeSet<String> {
+        match mode {
+            Mode::Receive if force => st.sides[0]
+                .keys()
+                .filter(|id| !st.links.contains_key(*id))
+                .cloned()
+                .collect(),
+            _ => BTreeSet::new(),
         }
-        st.sides[1]
-            .keys()
-            .filter(|id| st.sides[0].contains_key(*id) && !st.links.contains_key(*id))
-            .cloned()
-            .collect()
     }
 
     /// Takes the sides as read back into the model, remembering keys.
@@ -448,10 +455,12 @@ impl World {
             .iter()
             .map(|(k, v)| (k.clone(), Some(v.clone())))
             .collect();
+        // What the model holds as no value, the side holds as null or "".
         for (f, v) in ops {
             let name = FIELDS[*f as usize % FIELDS.len()];
-            if *v == Val::Null && !fields.contains_key(name) {
-                list.push((name.to_owned(), None));
+            if !fields.contains_key(name) {
+                let blank = (*v != Val::Null).then(String::new);
+                list.push((name.to_owned(), blank));
             }
         }
         self.io(side).put(&key, &list, modified).await;
@@ -533,7 +542,10 @@ impl World {
 
     /// The identity a conflict is about.
     fn conflict_ident(&self, c: &ConflictRow) -> String {
-        let fields = |r: &Option<Record>| r.as_ref().map(|r| Self::rec_of(r).fields);
+        let fields = |r: &Option<Record>| {
+            r.as_ref()
+                .map(|r| Self::rec_of(r, self.kit.abilities.nulls).fields)
+        };
         if self.cfg.by_email {
             let f = fields(&c.conflict.a)
                 .or_else(|| fields(&c.conflict.b))
@@ -602,7 +614,7 @@ impl World {
         self.arm(None, &StopSignal::default());
         let result = match result {
             Some(r) => r,
-            None => return self.killed(&before, &outcomes).await,
+            None => return self.killed(&before, &outcomes, mode, force).await,
         };
         let may_refuse = outcomes.iter().find(|o| o.refused());
         let report = match (result, may_refuse) {
@@ -625,6 +637,12 @@ impl World {
             (Ok(r), _) => r,
         };
         let now = self.actual_both().await?;
+        if std::env::var_os("TANDEM_MODEL_TRACE").is_some() {
+            eprintln!(
+                "{mode:?} run {:?}: {:?}\n  A {:?}\n  B {:?}",
+                report.run_id, report.counts, now[0], now[1]
+            );
+        }
         let done: Vec<&model::Expected> = outcomes
             .iter()
             .filter_map(|o| match o {
@@ -710,7 +728,13 @@ impl World {
 
     /// After the process "died" mid-run: each target is as before or as
     /// after; the next start recovers (resume, or rollback from the journal).
-    async fn killed(&mut self, before: &State, outcomes: &[Outcome]) -> Result<(), Failure> {
+    async fn killed(
+        &mut self,
+        before: &State,
+        outcomes: &[Outcome],
+        mode: Mode,
+        force: bool,
+    ) -> Result<(), Failure> {
         checks::mark_dead(&self.store_url).await?;
         let now = self.actual_both().await?;
         for i in 0..2 {
@@ -755,6 +779,17 @@ impl World {
             }
         }
         checks::none_running(self.store()).await?;
+        // What the killed run wrote over on a side its mode does not
+        // protect is gone by design, as it would be had the run completed.
+        for i in 0..2 {
+            if !protected(mode, force, i) {
+                self.ledger.retain(|(s, id), _| {
+                    *s != i
+                        || now[i].get(id).map(|r| &r.fields)
+                            == before.sides[i].get(id).map(|r| &r.fields)
+                });
+            }
+        }
         self.adopt(now);
         self.edited_since = true;
         Ok(())
@@ -822,7 +857,13 @@ impl World {
             .map_err(|f| f.about(odd));
         }
         let new: Vec<&ConflictRow> = rows.iter().filter(|c| c.id > conflicts_before).collect();
-        checks::recorded(&new, &expected.conflicts, |c| self.conflict_ident(c))?;
+        let nulls = self.kit.abilities.nulls;
+        checks::recorded(
+            &new,
+            &expected.conflicts,
+            |c| self.conflict_ident(c),
+            |r| Self::rec_of(r, nulls),
+        )?;
         // No silent loss.
         self.check_ledger(mode, force, before, &now, &rows)?;
         // History and links.
@@ -878,7 +919,7 @@ impl World {
         self.ledger.clear();
         self.undone.clear();
         self.killed_conflicts.clear();
-        self.overwritten = self.unread_overwrites(before, mode);
+        self.overwritten = self.unread_overwrites(before, mode, force);
         for (id, link) in &expected_links {
             if before.links.get(id) != Some(link) || !link.base.is_some() {
                 match mode {
@@ -889,25 +930,6 @@ impl World {
         }
         self.one_way_base
             .retain(|id| expected_links.contains_key(id));
-        // B's changes that a send read and left alone.
-        let b = &self.model.sides[1];
-        let unsent_b = |id: &String| match (b.get(id), expected_links.get(id)) {
-            (Some(r), Some(l)) => l.base.as_ref() != Some(&r.fields),
-            (None, None) => false,
-            _ => true,
-        };
-        // B is read in a send matched by email, and in a forced send that
-        // reloads a B that lost what was synced to it.
-        if mode == Mode::Send && (self.cfg.by_email || force) {
-            let ids: Vec<String> = b
-                .keys()
-                .chain(expected_links.keys())
-                .filter(|id| unsent_b(id))
-                .cloned()
-                .collect();
-            self.skipped.extend(ids);
-        }
-        self.skipped.retain(|id| unsent_b(id));
         self.ledger_since = rows2.iter().map(|c| c.id).max().unwrap_or(0);
         self.edited_since = false;
         Ok(())
@@ -923,11 +945,7 @@ impl World {
         now: &[BTreeMap<String, Rec>; 2],
         rows: &[ConflictRow],
     ) -> Result<(), Failure> {
-        let protected = |s: usize| match mode {
-            Mode::TwoWay | Mode::Full => true,
-            Mode::Send => s == 0,
-            Mode::Receive => s == 1 || !force,
-        };
+        let protected = |s: usize| protected(mode, force, s);
         let recorded: Vec<&ConflictRow> =
             rows.iter().filter(|c| c.id > self.ledger_since).collect();
         for ((s, id), edit) in &self.ledger {
@@ -971,9 +989,16 @@ impl World {
                 } else {
                     &c.conflict.b
                 };
-                let loser = c.loser.as_ref().map(|r| Self::rec_of(r).fields);
-                keeps(version.as_ref().map(|r| Self::rec_of(r).fields).as_ref())
-                    || (edit.version.is_some() && keeps(loser.as_ref()))
+                let loser = c
+                    .loser
+                    .as_ref()
+                    .map(|r| Self::rec_of(r, self.kit.abilities.nulls).fields);
+                keeps(
+                    version
+                        .as_ref()
+                        .map(|r| Self::rec_of(r, self.kit.abilities.nulls).fields)
+                        .as_ref(),
+                ) || (edit.version.is_some() && keeps(loser.as_ref()))
             });
             if !on_side && !in_conflict {
                 let detail = format!(
@@ -1089,7 +1114,9 @@ impl World {
             .conflict(row.id)
             .await
             .or_else(|e| fail("store", e.to_string()))?;
-        let got = done.and_then(|c| c.loser).map(|r| Self::rec_of(&r).fields);
+        let got = done
+            .and_then(|c| c.loser)
+            .map(|r| Self::rec_of(&r, self.kit.abilities.nulls).fields);
         if got != loser {
             return fail(
                 "resolve",

@@ -1,12 +1,10 @@
-//! File ↔ file (CSV, JSON Lines) through the file connector in process.
-//! The harness edits the files as a person would, with its own reader and
-//! writer (the `csv` crate, `serde_json`), never through the connector.
+//! File sides (CSV, JSON Lines). The harness edits the files as a person
+//! would, with its own reader and writer (the `csv` crate, `serde_json`),
+//! never through the connector that the engine runs on them.
 
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use serde_json::json;
-use tandem_connector_file::FileConnector;
 use tandem_core::engine::Endpoint;
 use tandem_core::{Record, Value};
 
@@ -20,9 +18,9 @@ pub enum Format {
 }
 
 pub struct FileSide {
-    path: PathBuf,
+    pub path: PathBuf,
     format: Format,
-    name: &'static str,
+    endpoint: Option<Endpoint>,
 }
 
 type Row = Vec<(String, Option<String>)>;
@@ -36,8 +34,14 @@ impl FileSide {
         FileSide {
             path: dir.join(format!("{name}.{ext}")),
             format,
-            name,
+            endpoint: None,
         }
+    }
+
+    /// The side with the connector the engine runs on it.
+    pub fn with_endpoint(mut self, endpoint: Endpoint) -> FileSide {
+        self.endpoint = Some(endpoint);
+        self
     }
 
     fn rows(&self) -> Vec<Row> {
@@ -119,16 +123,6 @@ impl FileSide {
         std::fs::write(&tmp, out).expect("write the edited file");
         std::fs::rename(&tmp, &self.path).expect("replace the file");
     }
-
-    pub fn endpoint_of(&self) -> Endpoint {
-        let connector = FileConnector::from_config(json!({
-            "path": self.path,
-            "key": ["id"],
-            "entity": "people",
-        }))
-        .expect("a file connector");
-        Endpoint::new(self.name, connector)
-    }
 }
 
 fn get(row: &Row, name: &str) -> Option<String> {
@@ -173,19 +167,22 @@ impl SideIo for FileSide {
     }
 
     fn endpoint(&self) -> Endpoint {
-        self.endpoint_of()
+        self.endpoint
+            .clone()
+            .expect("a file side with its connector")
     }
 }
 
-pub fn kit(dir: &Path, a: Format, b: Format) -> Kit {
+/// A pair of two file sides.
+pub fn kit(a: FileSide, b: FileSide) -> Kit {
+    let abilities = abilities(a.format, b.format);
     Kit {
-        a: Box::new(FileSide::new(dir, "a", a)),
-        b: Box::new(FileSide::new(dir, "b", b)),
+        a: Box::new(a),
+        b: Box::new(b),
         a_entity: "people".into(),
         b_entity: "people".into(),
-        abilities: abilities(a, b),
-        cursors: true,
-        _keep: Vec::new(),
+        abilities,
+        cursors: [true, true],
     }
 }
 

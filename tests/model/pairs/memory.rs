@@ -52,7 +52,6 @@ pub async fn kit() -> Kit {
             modified: true,
             kills: true,
         },
-        cursors: true,
-        _keep: Vec::new(),
+        cursors: [true, true],
     }
 }

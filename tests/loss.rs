@@ -50,6 +50,42 @@ max_delete = 100
     )
 }
 
+/// `a.csv` and `b.csv` kept in step both ways, A winning conflicts.
+fn two_way_files() -> Sandbox {
+    let s = Sandbox::new();
+    s.write(
+        "plugins.toml",
+        &format!(
+            r#"
+[plugins]
+file = "{file}"
+
+[endpoints.left]
+type = "file"
+path = "a.csv"
+entity = "items"
+key = ["id"]
+
+[endpoints.right]
+type = "file"
+path = "b.csv"
+entity = "items"
+key = ["id"]
+
+[pairs.items]
+a = "left"
+b = "right"
+entity = "items"
+mode = "two_way"
+resolver = "a_wins"
+max_delete = 100
+"#,
+            file = plugin("tandem_connector_file").display()
+        ),
+    );
+    s
+}
+
 fn rows(n: usize) -> String {
     let mut s = String::from("id,name\n");
     for i in 0..n {
@@ -165,37 +201,7 @@ async fn a_rejected_row_changes_nothing_on_the_target() {
 /// run's own writes).
 #[test]
 fn an_edit_to_a_row_tandem_wrote_is_synced() {
-    let s = Sandbox::new();
-    s.write(
-        "plugins.toml",
-        &format!(
-            r#"
-[plugins]
-file = "{file}"
-
-[endpoints.left]
-type = "file"
-path = "a.csv"
-entity = "items"
-key = ["id"]
-
-[endpoints.right]
-type = "file"
-path = "b.csv"
-entity = "items"
-key = ["id"]
-
-[pairs.items]
-a = "left"
-b = "right"
-entity = "items"
-mode = "two_way"
-resolver = "a_wins"
-max_delete = 100
-"#,
-            file = plugin("tandem_connector_file").display()
-        ),
-    );
+    let s = two_way_files();
     s.write("a.csv", "id,v\nk0,a\nk1,b\n");
     assert_eq!(s.tandem(&["sync", "items"], &[]).code, 0);
     s.write("a.csv", "id,v\nk0,a\nk1,b\nk9,new\n");
@@ -224,37 +230,7 @@ max_delete = 100
 /// was gone.
 #[test]
 fn a_run_killed_after_its_targets_committed_keeps_its_conflict_losers() {
-    let s = Sandbox::new();
-    s.write(
-        "plugins.toml",
-        &format!(
-            r#"
-[plugins]
-file = "{file}"
-
-[endpoints.left]
-type = "file"
-path = "a.csv"
-entity = "items"
-key = ["id"]
-
-[endpoints.right]
-type = "file"
-path = "b.csv"
-entity = "items"
-key = ["id"]
-
-[pairs.items]
-a = "left"
-b = "right"
-entity = "items"
-mode = "two_way"
-resolver = "a_wins"
-max_delete = 100
-"#,
-            file = plugin("tandem_connector_file").display()
-        ),
-    );
+    let s = two_way_files();
     s.write("a.csv", "id,v\nk0,a\nk1,b\n");
     assert_eq!(s.tandem(&["sync", "items"], &[]).code, 0);
     s.write("a.csv", "id,v\nk0,a\nk1,from a\n");

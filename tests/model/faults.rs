@@ -145,7 +145,7 @@ impl Target for Faulty {
         let inner = self.target.begin(entity).await?;
         Ok(Box::new(FaultyTx {
             owner: self.clone(),
-            inner,
+            inner: Some(inner),
             staged: Committed::default(),
         }))
     }
@@ -157,8 +157,18 @@ impl Target for Faulty {
 
 struct FaultyTx {
     owner: Faulty,
-    inner: Box<dyn Transaction>,
+    /// `None` once the process "died": its transaction went with it.
+    inner: Option<Box<dyn Transaction>>,
     staged: Committed,
+}
+
+impl FaultyTx {
+    fn inner(&mut self) -> Result<&mut Box<dyn Transaction>> {
+        let name = &self.owner.name;
+        self.inner
+            .as_mut()
+            .ok_or_else(|| Error::other(name, "the transaction died with its process"))
+    }
 }
 
 #[async_trait]
@@ -166,6 +176,8 @@ impl Transaction for FaultyTx {
     async fn apply(&mut self, changes: Vec<Change>) -> Result<Vec<Applied>> {
         let kill = self.owner.lock().plan.kill_in_apply;
         if kill {
+            // A dead process holds no transaction (and no lock) any more.
+            drop(self.inner.take());
             self.owner.killed.notify_one();
             std::future::pending::<()>().await;
         }
@@ -188,7 +200,7 @@ impl Transaction for FaultyTx {
                 Change::Delete { .. } => self.staged.deletes += 1,
             }
         }
-        self.inner.apply(changes).await
+        self.inner()?.apply(changes).await
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {
@@ -197,6 +209,12 @@ impl Transaction for FaultyTx {
             inner,
             staged,
         } = *self;
+        let Some(inner) = inner else {
+            return Err(Error::other(
+                &owner.name,
+                "the transaction died with its process",
+            ));
+        };
         inner.commit().await?;
         let kill = {
             let mut s = owner.lock();
@@ -212,6 +230,9 @@ impl Transaction for FaultyTx {
     }
 
     async fn rollback(self: Box<Self>) -> Result<()> {
-        self.inner.rollback().await
+        match self.inner {
+            Some(inner) => inner.rollback().await,
+            None => Ok(()),
+        }
     }
 }

@@ -20,7 +20,7 @@ pub fn matches(cfg: &Config, f: &Failure) -> Option<&'static str> {
     bug
 }
 
-fn for_record(cfg: &Config, kind: &str, tags: &[&str]) -> Option<&'static str> {
+fn for_record(_cfg: &Config, kind: &str, tags: &[&str]) -> Option<&'static str> {
     let wrong_outcome = matches!(
         kind,
         "diverged from the model"
@@ -64,6 +64,44 @@ fn for_record(cfg: &Config, kind: &str, tags: &[&str]) -> Option<&'static str> {
     if wrong_outcome && tagged("a killed run resolved it and resumed") {
         return Some(
             "a resumed run loses the conflicts a killed run resolved (found by this harness)",
+        );
+    }
+    // Undo puts records and links back as before the run but leaves the
+    // conflicts the run queued pending: the records stay held for a person
+    // (a later send or sync leaves them alone, and receive does not count
+    // their local changes as unsent) though the restored links know of no
+    // conflict.
+    if (wrong_outcome || kind == "atomicity" || kind == "refusal")
+        && tagged("an undone run queued its conflict")
+    {
+        return Some("undo leaves the undone run's conflicts pending (found by this harness)");
+    }
+    // A run killed after it queued a conflict for a person (conflicts are
+    // kept before the targets commit) but before its store commit leaves
+    // the conflict pending with no link when the records were first
+    // paired: nothing holds them, the next run syncs them as new, and the
+    // conflict stays pending.
+    if wrong_outcome && tagged("a killed run queued its conflict") {
+        return Some(
+            "a conflict queued by a killed run holds nothing when its link was never committed (found by this harness)",
+        );
+    }
+    // A forced send that reads B restores what B changed or lost only
+    // where this run read A's record too: A is read from its cursor, so a
+    // record A did not change is not there to restore from, and B keeps
+    // its own change.
+    if (wrong_outcome || kind == "atomicity") && tagged("a forced send restores B's change") {
+        return Some(
+            "a forced send does not restore B's change to a record A did not change (found by this harness)",
+        );
+    }
+    // A person's resolution writes the losing side through its target,
+    // outside a run: a file side's cursor (a picture of the rows it read)
+    // is not told, so an edit that puts the row back to what the cursor
+    // saw is taken for no change and never synced.
+    if wrong_outcome && tagged("a manual resolution wrote it") {
+        return Some(
+            "a manual resolution's write is not marked in a file side's cursor (found by this harness)",
         );
     }
     // A forced receive deletes what only A has (unlinked) and journals

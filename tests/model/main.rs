@@ -56,7 +56,7 @@ fn memory_memory() {
             modified: true,
             kills: true,
         },
-        2000,
+        1500,
     );
 }
 

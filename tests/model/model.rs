@@ -420,7 +420,9 @@ fn plan(st: &State, mode: Mode, force: bool, s: Settings, reload: bool) -> Outco
             Some(l) => {
                 let base = l.base.as_ref();
                 match mode {
-                    Mode::Send => run.one_way(id, Side::A, a, b, base, reload, b_read),
+                    // A forced send that reads B makes B a replica of A:
+                    // what B changed or lost is restored.
+                    Mode::Send => run.one_way(id, Side::A, a, b, base, force && b_read, b_read),
                     Mode::Receive => run.one_way(id, Side::B, b, a, base, force, true),
                     _ => run.two_way(id, a, b, base),
                 }

@@ -150,14 +150,16 @@ pub fn drive(pair: &str, make: MakeKit, abilities: program::Abilities, default_r
         let (small, last) = rt.block_on(shrink(make, cfg, ops, &failure.kind, strict));
         let steps: Vec<String> = small.iter().map(|op| format!("  {op:?}")).collect();
         panic!(
-            "{pair}: {} after {rounds} rounds\n  {}\nreplay: TANDEM_MODEL_SEED={seed} cargo test -p tandem-e2e --test {} {pair}\nconfig: {cfg:?}\nshrunk to {} steps:\n{}\nthat fails with: {}: {}",
+            "{pair}: {} after {rounds} rounds\n  {}\nreplay: TANDEM_MODEL_SEED={seed} cargo test -p tandem-e2e --test {} {pair}\nconfig: {cfg:?}\nshrunk to {} steps:\n{}\nthat fails with: {}: {}\nabout {:?}, where {:?}",
             failure.kind,
             failure.detail,
             env!("CARGO_CRATE_NAME"),
             small.len(),
             steps.join("\n"),
             last.kind,
-            last.detail
+            last.detail,
+            failure.idents,
+            failure.context
         );
     }
     let open: usize = known.values().map(Vec::len).sum();

@@ -57,13 +57,7 @@ pub(super) struct RunEnd {
 /// The exits file of the store at `url`: `sqlite:PATH` gives `PATH.exits`;
 /// in-memory and server stores have none.
 pub(super) fn path(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite:")?;
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    let (file, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if file.is_empty() || file.contains(":memory:") || query.contains("mode=memory") {
-        return None;
-    }
-    let mut exits = PathBuf::from(file).into_os_string();
+    let mut exits = super::sqlite_file::path(url)?.into_os_string();
     exits.push(".exits");
     Some(exits.into())
 }
@@ -229,21 +223,12 @@ impl StateStore {
 
 #[cfg(test)]
 mod tests {
-    use super::path;
-
     #[test]
-    fn exits_file_of_each_store_url() {
+    fn exits_file_beside_the_database() {
         assert_eq!(
-            path("sqlite:/x/tandem.db"),
+            super::path("sqlite:///x/tandem.db?mode=rwc"),
             Some("/x/tandem.db.exits".into())
         );
-        assert_eq!(
-            path("sqlite:///x/tandem.db?mode=rwc"),
-            Some("/x/tandem.db.exits".into())
-        );
-        assert_eq!(path("sqlite:state.db"), Some("state.db.exits".into()));
-        assert_eq!(path("sqlite::memory:"), None);
-        assert_eq!(path("sqlite:file:x?mode=memory"), None);
-        assert_eq!(path("postgres://h/db"), None);
+        assert_eq!(super::path("sqlite::memory:"), None);
     }
 }

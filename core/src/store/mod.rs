@@ -24,6 +24,7 @@ mod model;
 mod runs;
 mod schedule;
 mod snapshot;
+mod sqlite_file;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -79,14 +80,17 @@ pub struct StateStore {
 impl StateStore {
     /// Connects to the store at `url` and brings its schema up to date.
     ///
-    /// `sqlite:PATH` creates the file if it is missing and uses WAL and a 5 s
-    /// busy timeout; `sqlite::memory:` is a private in-memory store (one
+    /// `sqlite:PATH` creates the file if it is missing (whole, in WAL mode,
+    /// see `sqlite_file`) and uses WAL and a 5 s busy timeout; `sqlite::memory:` is a private in-memory store (one
     /// connection, kept open). `postgres://...` (and `mysql://...`) connect
     /// to a server; the database must exist.
     pub async fn open(url: &str) -> Result<StateStore> {
         let is_sqlite = url.starts_with("sqlite:");
         let in_memory = is_sqlite && (url.contains(":memory:") || url.contains("mode=memory"));
 
+        if let Some(file) = sqlite_file::path(url).filter(|_| !in_memory) {
+            sqlite_file::create_in_wal_mode(&file).await?;
+        }
         let mut opts = ConnectOptions::new(url);
         opts.sqlx_logging(false);
         if is_sqlite {

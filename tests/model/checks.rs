@@ -82,6 +82,16 @@ pub fn same_side(
     })
 }
 
+/// Both sides against what they should hold.
+pub fn same_sides(
+    now: &[BTreeMap<String, Rec>; 2],
+    want: &[BTreeMap<String, Rec>; 2],
+    what: &str,
+) -> Result<(), Failure> {
+    same_side(Side::A, &now[0], &want[0], what)?;
+    same_side(Side::B, &now[1], &want[1], what)
+}
+
 /// Marks the runs left running as owned by a process that is gone, as
 /// they would be after a real kill (the engine tells a dead owner by its
 /// pid).

@@ -376,7 +376,7 @@ pub fn sync(st: &State, mode: Mode, force: bool, s: Settings) -> Vec<Outcome> {
 /// One outcome; `reload`: a send reads B in full and restores what it lacks.
 fn plan(st: &State, mode: Mode, force: bool, s: Settings, reload: bool) -> Outcome {
     let (a_side, b_side) = (&st.sides[0], &st.sides[1]);
-    let b_read = !(mode == Mode::Send && !s.by_email) || reload;
+    let b_read = mode != Mode::Send || s.by_email || reload;
     // Receive keeps A as a replica of B: A's unsent changes need force.
     if mode == Mode::Receive && !force {
         let mut unsent = 0;

@@ -65,8 +65,7 @@ async fn shrink(
     let mut last = run_ops(make, cfg, &ops)
         .await
         .result
-        .err()
-        .expect("it failed");
+        .expect_err("it failed");
     let mut tries = 0;
     let mut chunk = ops.len().div_ceil(2);
     while chunk >= 1 && tries < 400 {

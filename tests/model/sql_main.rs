@@ -129,12 +129,12 @@ fn sqlite_postgres() {
 
 #[test]
 fn postgres_mariadb() {
-    if !servers("postgres_mariadb", &[Db::Postgres, Db::MariaDb]) {
+    if !servers("postgres_mariadb", &[Db::Postgres, Db::Maria]) {
         return;
     }
     drive(
         "postgres_mariadb",
-        |_, dir| Box::pin(sql_pair(Db::Postgres, Db::MariaDb, dir)),
+        |_, dir| Box::pin(sql_pair(Db::Postgres, Db::Maria, dir)),
         sql_abilities(true),
         200,
     );

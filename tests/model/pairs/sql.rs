@@ -19,7 +19,7 @@ use crate::world::SideIo;
 pub enum Db {
     Sqlite,
     Postgres,
-    MariaDb,
+    Maria,
 }
 
 impl Db {
@@ -29,7 +29,7 @@ impl Db {
         let var = match self {
             Db::Sqlite => return Some(String::new()),
             Db::Postgres => "TANDEM_TEST_PG_URL",
-            Db::MariaDb => "TANDEM_TEST_MYSQL_URL",
+            Db::Maria => "TANDEM_TEST_MYSQL_URL",
         };
         std::env::var(var).ok().filter(|u| !u.is_empty())
     }
@@ -89,7 +89,7 @@ impl SqlSide {
                     Some(format!("DROP SCHEMA {place} CASCADE")),
                 )
             }
-            Db::MariaDb => {
+            Db::Maria => {
                 let conn = Database::connect(server.as_str())
                     .await
                     .expect("connect to MariaDB");
@@ -108,7 +108,7 @@ impl SqlSide {
                 )
             }
         };
-        let key = if db == Db::MariaDb {
+        let key = if db == Db::Maria {
             "VARCHAR(64)"
         } else {
             "TEXT"

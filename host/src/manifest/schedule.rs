@@ -224,7 +224,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     };
     match secs {
         Some(secs) if secs <= LONGEST_SECS => Ok(Duration::from_secs(secs)),
-        _ => Err(format!("{text:?} is more than a year; write at most \"8760h\"")),
+        _ => Err(format!(
+            "{text:?} is more than a year; write at most \"8760h\""
+        )),
     }
 }
 

@@ -20,6 +20,7 @@ mod world;
 mod pairs {
     pub mod file;
     pub mod memory;
+    pub mod sheet;
 }
 
 use std::path::Path;
@@ -87,5 +88,53 @@ fn csv_jsonl() {
         |_, dir| Box::pin(async move { files(&dir, Format::Csv, Format::Jsonl) }),
         abilities(Format::Csv, Format::Jsonl),
         300,
+    );
+}
+
+/// The spreadsheet connector's plugin library, when it is built (this
+/// binary links the file connector, and one test binary cannot link two).
+fn sheet_plugin() -> Option<std::path::PathBuf> {
+    let path = tandem_e2e::build_dir().join("libtandem_connector_spreadsheet.so");
+    path.is_file().then_some(path)
+}
+
+/// A workbook (A, through the spreadsheet plugin) and a CSV file (B).
+async fn sheet_csv_pair(dir: std::path::PathBuf) -> world::Kit {
+    use tandem_core::plugin::{OpenContext, Plugin};
+    let side = pairs::sheet::SheetSide::new(&dir, "a");
+    let plugin = Plugin::load(&sheet_plugin().expect("the spreadsheet plugin"))
+        .expect("load the spreadsheet plugin");
+    let connector = plugin
+        .open(
+            json!({ "path": side.path, "key": ["id"], "sheets": [pairs::sheet::SHEET] }),
+            OpenContext::new("a", &dir),
+        )
+        .await
+        .expect("open the spreadsheet connector");
+    let a = side.with_endpoint(Endpoint::new("a", connector));
+    let b = file(&dir, "b", Format::Csv);
+    world::Kit {
+        a: Box::new(a),
+        b: Box::new(b),
+        a_entity: pairs::sheet::SHEET.into(),
+        b_entity: "people".into(),
+        abilities: abilities(Format::Csv, Format::Csv),
+        cursors: [true, true],
+    }
+}
+
+#[test]
+fn sheet_csv() {
+    if sheet_plugin().is_none() {
+        println!(
+            "skipping sheet_csv: the spreadsheet plugin is not built (cargo build --workspace)"
+        );
+        return;
+    }
+    drive(
+        "sheet_csv",
+        |_, dir| Box::pin(sheet_csv_pair(dir)),
+        abilities(Format::Csv, Format::Csv),
+        200,
     );
 }

@@ -57,29 +57,7 @@ pub fn same_side(
         .chain(want.keys().filter(|k| !now.contains_key(*k)))
         .cloned()
         .collect();
-    // Whether the sides differ only where one holds "" and the other null.
-    let blank = |m: &BTreeMap<String, Rec>| -> BTreeMap<String, Rec> {
-        m.iter()
-            .map(|(k, r)| {
-                let mut r = r.clone();
-                r.fields.retain(|_, v| !v.is_empty());
-                (k.clone(), r)
-            })
-            .collect()
-    };
-    let only_blank = same_fields(&blank(now), &blank(want));
-    fail(what, format!("side {side:?}: {}", diff(now, want))).map_err(|f| {
-        let mut f = f.about_all(odd);
-        if only_blank {
-            for id in &f.idents.clone() {
-                f.context
-                    .entry(id.clone())
-                    .or_default()
-                    .push("only \"\" and null differ");
-            }
-        }
-        f
-    })
+    fail(what, format!("side {side:?}: {}", diff(now, want))).map_err(|f| f.about_all(odd))
 }
 
 /// Both sides against what they should hold.

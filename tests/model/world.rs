@@ -128,6 +128,8 @@ pub struct World {
     /// Conflicts a killed run resolved and wrote to a target before it
     /// died (on_crash = resume), until a sync completes.
     killed_conflicts: BTreeSet<String>,
+    /// Records a person wrote "" or null into since the last completed sync.
+    blank_written: BTreeSet<String>,
     /// Records whose conflict a killed run queued, until a sync completes.
     killed_pending: BTreeSet<String>,
     /// Records whose conflict an undone run queued, until a sync completes.
@@ -225,6 +227,7 @@ impl World {
             resolved_by_hand: BTreeSet::new(),
             undone_pending: BTreeSet::new(),
             killed_pending: BTreeSet::new(),
+            blank_written: BTreeSet::new(),
             rounds: 0,
             seen: BTreeMap::new(),
         }
@@ -345,9 +348,30 @@ impl World {
             }
             _ => BTreeSet::new(),
         };
-        self.run_step(op).await.map_err(|mut f| {
+        // Records holding "" on a side, as the engine's hashes see them, or
+        // that a person set a field of to "" or null.
+        let mut blank = self.blank_written.clone();
+        let result = self.run_step(op).await;
+        if let Err(f) = &result {
+            for side in [Side::A, Side::B] {
+                for r in self.io(side).raw().await {
+                    let held = r
+                        .fields
+                        .iter()
+                        .any(|(n, v)| n != "id" && v.as_str() == Some(""));
+                    let id = self.ident(r.key.as_str(), &Self::rec_of(&r, true).fields);
+                    if held && f.idents.contains(&id) {
+                        blank.insert(id);
+                    }
+                }
+            }
+        }
+        result.map_err(|mut f| {
             for id in &f.idents {
                 let tags = f.context.entry(id.clone()).or_default();
+                if blank.contains(id) {
+                    tags.push("a side holds \"\" in it");
+                }
                 if undone.contains(id) {
                     tags.push("first sync after an undo");
                 }
@@ -507,6 +531,12 @@ impl World {
             }
         }
         self.io(side).put(&key, &list, modified).await;
+        if list
+            .iter()
+            .any(|(_, v)| v.as_deref().is_none_or(str::is_empty))
+        {
+            self.blank_written.insert(ident.to_owned());
+        }
         self.keys[ix(side)].insert(ident.to_owned(), key.clone());
         let existed = self.model.sides[ix(side)].contains_key(ident);
         let touched: BTreeSet<String> = ops

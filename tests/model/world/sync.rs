@@ -66,7 +66,14 @@ impl World {
             }
             (Err(e), None) => {
                 if fault.is_none() {
-                    return fail("run failed", format!("the run failed: {e}"));
+                    // A guard's refusal is about records: those a person
+                    // blanked are the suspects (see known.rs).
+                    let blanked: Vec<String> = match e {
+                        Error::Guard { .. } => self.blank_written.iter().cloned().collect(),
+                        _ => Vec::new(),
+                    };
+                    return fail("run failed", format!("the run failed: {e}"))
+                        .map_err(|f| f.about_all(blanked));
                 }
                 return self.unchanged(&before, &e).await;
             }
@@ -412,11 +419,17 @@ impl World {
         self.resolved_by_hand.clear();
         self.undone_pending.clear();
         self.killed_pending.clear();
+        self.blank_written.clear();
         self.overwritten = self.unread_overwrites(before, mode, force);
         for (id, link) in &expected_links {
             if before.links.get(id) != Some(link) || link.base.is_none() {
+                // Only a pair configured one-way keeps no base (a one-way
+                // run of a two-way pair keeps it).
+                let one_way_pair = matches!(self.cfg.mode, Mode::Send | Mode::Receive);
                 match mode {
-                    Mode::Send | Mode::Receive => self.one_way_base.insert(id.clone()),
+                    Mode::Send | Mode::Receive if one_way_pair => {
+                        self.one_way_base.insert(id.clone())
+                    }
                     _ => self.one_way_base.remove(id),
                 };
             }

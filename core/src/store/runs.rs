@@ -332,9 +332,9 @@ impl StateStore {
     /// since it was read (another process took it over first, or its owner
     /// beat after all). Returns whether this process now owns the run.
     ///
-    /// Recovery calls it before it restores or finishes anything of a dead
-    /// run, so that two processes never recover one run: the loser then
-    /// finds the run owned by a live process.
+    /// Call it before restoring or finishing anything of a dead run, so
+    /// that two processes never recover one run: the one that loses finds
+    /// the run owned by a live process.
     pub async fn take_over_run(&self, run: &RunRow) -> Result<bool> {
         let active = [RunStatus::Running.as_str(), RunStatus::Stopping.as_str()];
         let mut update = runs::Entity::update_many()

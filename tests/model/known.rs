@@ -89,6 +89,15 @@ fn for_record(_cfg: &Config, kind: &str, tags: &[&str]) -> Option<&'static str> 
             "a forced send does not restore B's change to a record A did not change (found by this harness)",
         );
     }
+    // A send matched by key does not read B and keeps B's cursor where it
+    // was; on a file side that cursor is a picture of the rows it read, in
+    // which the rows the send wrote are missing. A person deleting such a
+    // row on B is never seen by a later two-way run: A keeps it.
+    if wrong_outcome && tagged("a send wrote it on B without reading B") {
+        return Some(
+            "a file side's cursor misses the rows a send wrote there; deleting one is never synced (found by this harness)",
+        );
+    }
     // A person's resolution writes the losing side through its target,
     // outside a run: a file side's cursor (a picture of the rows it read)
     // is not told, so an edit that puts the row back to what the cursor

@@ -128,6 +128,9 @@ pub struct World {
     /// Conflicts a killed run resolved and wrote to a target before it
     /// died (on_crash = resume), until a sync completes.
     killed_conflicts: BTreeSet<String>,
+    /// Records a send matched by key wrote on B without reading B, until a
+    /// run reads B again.
+    sent_unread: BTreeSet<String>,
     /// Records a person wrote "" or null into since the last completed sync.
     blank_written: BTreeSet<String>,
     /// Records whose conflict a killed run queued, until a sync completes.
@@ -228,6 +231,7 @@ impl World {
             undone_pending: BTreeSet::new(),
             killed_pending: BTreeSet::new(),
             blank_written: BTreeSet::new(),
+            sent_unread: BTreeSet::new(),
             rounds: 0,
             seen: BTreeMap::new(),
         }
@@ -332,6 +336,7 @@ impl World {
         let by_hand = self.resolved_by_hand.clone();
         let undone_pending = self.undone_pending.clone();
         let killed_pending = self.killed_pending.clone();
+        let sent_unread = self.sent_unread.clone();
         // B's changes a forced send (that reads B) is to put back.
         let restores: BTreeSet<String> = match op {
             Op::Sync {
@@ -377,6 +382,9 @@ impl World {
                 }
                 if one_way.contains(id) {
                     tags.push("one-way base");
+                }
+                if sent_unread.contains(id) {
+                    tags.push("a send wrote it on B without reading B");
                 }
                 if restores.contains(id) {
                     tags.push("a forced send restores B's change");

@@ -420,6 +420,16 @@ impl World {
         self.undone_pending.clear();
         self.killed_pending.clear();
         self.blank_written.clear();
+        if mode == Mode::Send && !self.cfg.by_email && !force {
+            let b0 = &before.sides[1];
+            let written = self.model.sides[1]
+                .iter()
+                .filter(|(id, r)| b0.get(*id).map(|o| &o.fields) != Some(&r.fields))
+                .map(|(id, _)| id.clone());
+            self.sent_unread.extend(written.collect::<Vec<_>>());
+        } else {
+            self.sent_unread.clear();
+        }
         self.overwritten = self.unread_overwrites(before, mode, force);
         for (id, link) in &expected_links {
             if before.links.get(id) != Some(link) || link.base.is_none() {

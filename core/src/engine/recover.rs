@@ -93,7 +93,9 @@ impl Engine {
             .into_iter()
             .filter(|r| r.pair == pair.name)
         {
-            if owner_alive(&run) {
+            // One process alone recovers a dead run: the one whose take-over
+            // finds its owner and heartbeat as they were read.
+            if owner_alive(&run) || !self.store.take_over_run(&run).await? {
                 return Err(Error::Busy {
                     pair: pair.name.clone(),
                     run_id: run.id,

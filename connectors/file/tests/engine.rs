@@ -202,3 +202,27 @@ async fn a_csv_side_paired_with_a_table_sends_deletes_and_put_back_values() {
     assert_eq!(written(&run.counts), [0, 0, 0, 0, 1, 0], "{:?}", run.counts);
     assert_eq!(table.get("people", "k1"), Some(person("k1", "b")));
 }
+
+/// A row a send wrote on B, then deleted there, reaches A on the pair's
+/// next two-way run: the send keeps B's cursor, with its writes marked.
+#[tokio::test]
+async fn a_row_a_send_wrote_then_deleted_on_b_is_synced_two_way() {
+    let dir = Dir::new();
+    let world = csv_pair(&dir, "k0,a\nk1,b\n").await;
+    dir.write("a.csv", "id,name\nk0,a\nk1,b\nk9,new\n");
+    let send = world
+        .engine
+        .run(
+            &world.pair,
+            &world.a,
+            &world.b,
+            RunOptions::new().mode(tandem_core::engine::Mode::Send),
+        )
+        .await
+        .unwrap();
+    assert_eq!(written(&send.counts), [0, 0, 0, 1, 0, 0]);
+    dir.write("b.csv", "id,name\nk0,a\nk1,b\n");
+    let run = world.sync().await;
+    assert_eq!(written(&run.counts), [0, 0, 1, 0, 0, 0], "{:?}", run.counts);
+    assert_eq!(read(&dir, "a.csv"), "id,name\nk0,a\nk1,b\n");
+}

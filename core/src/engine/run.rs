@@ -561,9 +561,15 @@ impl Engine {
         if opts.period.is_none() {
             let mut read = vec![(s_side, s_read.cursor)];
             // A send leaves B's own changes alone: B's cursor stays where
-            // it was, so that a later two-way run still reads them.
+            // it was, so that a later two-way run still reads them, with
+            // the send's writes marked in it.
             if read_p && mode != Mode::Send {
                 read.insert(0, (p_side, p_read.cursor));
+            } else if mode == Mode::Send && writers[Side::B as usize].applied > 0 {
+                let kept = self.store.cursor(&pair.name, Side::B).await?;
+                if kept.is_some() {
+                    read.insert(0, (Side::B, kept));
+                }
             }
             for (side, cursor) in read {
                 let writer = &writers[side as usize];

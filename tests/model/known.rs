@@ -51,15 +51,6 @@ fn for_record(_cfg: &Config, kind: &str, tags: &[&str]) -> Option<&'static str> 
             "a one-way pair's runs keep no base record, so a later two-way run does not merge (found by this harness)",
         );
     }
-    // A run killed after its targets committed but before the store
-    // commit, resumed (on_crash = resume): the conflicts it resolved and
-    // wrote are never recorded; the next run finds both sides alike and
-    // settles them, and the losing version is gone.
-    if wrong_outcome && tagged("a killed run resolved it and resumed") {
-        return Some(
-            "a resumed run loses the conflicts a killed run resolved (found by this harness)",
-        );
-    }
     // Undo puts records and links back as before the run but leaves the
     // conflicts the run queued pending: the records stay held for a person
     // (a later send or sync leaves them alone, and receive does not count

@@ -7,10 +7,15 @@
 
 use std::collections::{HashMap, HashSet};
 
+mod held;
+mod new;
+
+use held::Held;
+
 use super::days::{DayRole, DayScope};
 pub use super::decision::{BaseChange, Category, ConflictNote, Decision, Write};
 use super::index::LinkIndex;
-use super::pair::{MatchRule, Mode, PairConfig};
+use super::pair::{Mode, PairConfig};
 use super::rules::{apply_resolution, one_way, present, stored_hash};
 use crate::merge::three_way;
 use crate::record::{Key, Record};
@@ -63,36 +68,6 @@ pub struct Classifier<'a> {
     listed: (usize, Vec<super::ListedRecord>),
 }
 
-/// What rejected records hold back this run: a record a side could not
-/// read is neither changed nor deleted on the other side, and a side with
-/// an unreadable key says nothing of what is gone.
-#[derive(Default)]
-struct Held {
-    /// Links whose record a side could not read.
-    links: HashSet<u32>,
-    /// Keys per side of unlinked records a side could not read (under the
-    /// key match rule, the other side's record of that key is not copied
-    /// over it).
-    new: [HashSet<Key>; 2],
-    /// Sides that rejected a record without a readable key: no delete is
-    /// inferred from what their read did not return.
-    blind: [bool; 2],
-}
-
-impl Held {
-    /// Whether a link is held (no hashing while nothing is).
-    fn has(&self, i: u32) -> bool {
-        !self.links.is_empty() && self.links.contains(&i)
-    }
-
-    /// Whether `side` could not read an unlinked record that the key match
-    /// rule pairs with `key`.
-    fn new_on(&self, side: Side, pair: &PairConfig, key: &Key) -> bool {
-        let held = &self.new[side as usize];
-        !held.is_empty() && pair.match_rule == MatchRule::Key && held.contains(key)
-    }
-}
-
 impl<'a> Classifier<'a> {
     /// A classifier for one run. `prefetched_side` is read first.
     /// `pending` maps link ids to their pending conflict ids.
@@ -142,40 +117,6 @@ impl<'a> Classifier<'a> {
     /// The records listed per category.
     pub fn take_listed(&mut self) -> Vec<super::ListedRecord> {
         std::mem::take(&mut self.listed.1)
-    }
-
-    /// Takes in a record `side` could not read (`on_bad_record = "skip"`).
-    /// With its key, its link (or, unlinked, its key) is held: nothing is
-    /// written for it on either side this run. Without a key, the side's
-    /// read is no longer taken as complete, so no delete is inferred from
-    /// it.
-    pub fn rejected(&mut self, side: Side, key: Option<&str>) {
-        let Some(key) = key else {
-            self.held.blind[side as usize] = true;
-            return;
-        };
-        let key = Key::from(key);
-        match self.links.find(side, &key) {
-            Some(i) => {
-                self.held.links.insert(i);
-                if side == self.prefetched_side {
-                    self.p.seen[i as usize] = true;
-                    self.p.changed.remove(&i);
-                    self.p.deleted.remove(&i);
-                } else {
-                    self.s_seen[i as usize] = true;
-                }
-            }
-            None => {
-                self.held.new[side as usize].insert(key);
-            }
-        }
-    }
-
-    /// Whether a side rejected a record whose key could not be read, so
-    /// that no delete was inferred from its read.
-    pub fn blind(&self, side: Side) -> bool {
-        self.held.blind[side as usize]
     }
 
     /// Classifies by day: records of held days only mark them stale, records
@@ -669,142 +610,6 @@ impl<'a> Classifier<'a> {
                 });
             }
         }
-    }
-
-    fn streamed_new(&mut self, record: Record) {
-        let side = self.streamed_side();
-        let found = self
-            .pair
-            .match_value(&record)
-            .and_then(|m| self.p.by_match.get(&m).copied())
-            .filter(|&j| !self.p.claimed[j]);
-        match found {
-            Some(j) => {
-                self.p.claimed[j] = true;
-                let theirs = self.p.new[j].clone();
-                let (a, b) = match side {
-                    Side::A => (record, theirs),
-                    Side::B => (theirs, record),
-                };
-                self.paired(a, b);
-            }
-            None if self
-                .held
-                .new_on(self.prefetched_side, self.pair, &record.key) => {}
-            None => self.unmatched_new(side, record),
-        }
-    }
-
-    /// Two unlinked records that the match rule pairs.
-    fn paired(&mut self, a: Record, b: Record) {
-        let mut d = Decision {
-            category: Category::New,
-            link: None,
-            a_key: Some(a.key.clone()),
-            b_key: Some(b.key.clone()),
-            write_a: None,
-            write_b: None,
-            base: BaseChange::Keep,
-            conflict: None,
-            closes: None,
-            day: None,
-        };
-        if self.pair.is_inactive(&a) || self.pair.is_inactive(&b) {
-            d.category = Category::Inactive;
-            return self.push(d);
-        }
-        let (ha, hb) = (a.content_hash(), b.content_hash());
-        if ha == hb || a.same_content(&b) {
-            d.base = BaseChange::Set {
-                hash_a: ha,
-                hash_b: hb,
-                record: a,
-            };
-            return self.push(d);
-        }
-        match self.mode {
-            Mode::Send => one_way(
-                &mut d,
-                Now::Changed(&a, ha),
-                Now::Changed(&b, hb),
-                Side::A,
-                false,
-            ),
-            Mode::Receive => one_way(
-                &mut d,
-                Now::Changed(&b, hb),
-                Now::Changed(&a, ha),
-                Side::B,
-                self.force,
-            ),
-            Mode::TwoWay | Mode::Full => {
-                self.conflict(&mut d, Some(&a), Some(&b), None, None);
-                if matches!(d.base, BaseChange::Keep) {
-                    // Left as they are: linked with no base, so the next run
-                    // finds both changed and asks the resolver again.
-                    d.base = BaseChange::Set {
-                        hash_a: 0,
-                        hash_b: 0,
-                        record: Record::new(a.key.clone()),
-                    };
-                }
-            }
-        }
-        d.category = if d.conflict.is_some() {
-            Category::Conflict
-        } else {
-            Category::New
-        };
-        self.push(d);
-    }
-
-    /// A record on `side` with no link and no match.
-    fn unmatched_new(&mut self, side: Side, record: Record) {
-        let mut d = Decision {
-            category: Category::New,
-            link: None,
-            a_key: None,
-            b_key: None,
-            write_a: None,
-            write_b: None,
-            base: BaseChange::Keep,
-            conflict: None,
-            closes: None,
-            day: None,
-        };
-        if self.pair.is_inactive(&record) {
-            d.category = Category::Inactive;
-            return self.push(d);
-        }
-        let flows = match self.mode {
-            Mode::TwoWay | Mode::Full => true,
-            Mode::Send => side == Side::A,
-            Mode::Receive => side == Side::B,
-        };
-        let key = record.key.clone();
-        if flows {
-            let h = record.content_hash();
-            // A one-way run does not copy the record it writes.
-            let base = match self.mode.keeps_base() || self.pair.mode.keeps_base() {
-                true => record.clone(),
-                false => Record::new(key.clone()),
-            };
-            // The key on the other side is the one its target assigns.
-            let write = Some(Write::Upsert(record));
-            match side {
-                Side::A => (d.a_key, d.write_b) = (Some(key), write),
-                Side::B => (d.b_key, d.write_a) = (Some(key), write),
-            }
-            d.base = BaseChange::Set {
-                hash_a: h,
-                hash_b: h,
-                record: base,
-            };
-        } else if self.mode == Mode::Receive && self.force {
-            // A replica of B: what only A has goes.
-            d.write_a = Some(Write::Delete(key));
-        }
-        self.push(d);
     }
 
     fn push(&mut self, mut d: Decision) {
